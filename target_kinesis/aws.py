@@ -1,0 +1,135 @@
+"""AWS sessions, credentials and clients: the one place that talks to boto3 about identity.
+
+Assumed-role credentials are botocore `RefreshableCredentials`, refreshed ahead of expiry
+(scaled to the session duration, so even a short session never reaches a call expired),
+and refreshed on demand when AWS still answers ExpiredToken. botocore's own retries are
+switched off: every retry is decided by `retry.py`, counted, and bounded by max_retries.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import RefreshableCredentials
+from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
+
+from target_kinesis import __version__
+from target_kinesis.errors import ConfigError, PreflightError
+from target_kinesis.retry import error_code
+from target_kinesis.settings import Settings
+
+
+class _AssumedRoleCredentials(RefreshableCredentials):
+    """RefreshableCredentials that can also be refreshed on demand (after ExpiredToken)."""
+
+    def force_refresh(self) -> None:
+        with self._refresh_lock:
+            self._protected_refresh(is_mandatory=True)
+
+
+class AwsClients:
+    """Shared, thread-safe boto3 clients for one run (a client per service)."""
+
+    def __init__(self, settings: Settings, *, max_pool_connections: int = 10) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+        self.assume_role_calls = 0
+        self._credentials: _AssumedRoleCredentials | None = None
+        self.config = Config(
+            region_name=settings.region,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            max_pool_connections=max_pool_connections,
+            tcp_keepalive=True,
+            user_agent_extra=f"target-kinesis/{__version__}",
+        )
+        self.session = self._build_session()
+
+    # -- sessions ------------------------------------------------------------------
+
+    def _base_session(self) -> boto3.Session:
+        s = self.settings
+        try:
+            if s.aws_access_key_id:
+                return boto3.Session(
+                    aws_access_key_id=s.aws_access_key_id,
+                    aws_secret_access_key=s.aws_secret_access_key,
+                    aws_session_token=s.aws_session_token,
+                    region_name=s.region,
+                )
+            return boto3.Session(profile_name=s.aws_profile, region_name=s.region)
+        except ProfileNotFound as exc:
+            raise ConfigError(
+                f"setting 'aws_profile': profile '{s.aws_profile}' not found in the AWS config files"
+            ) from exc
+
+    def _build_session(self) -> boto3.Session:
+        base = self._base_session()
+        if not self.settings.role_arn:
+            return base
+        sts = base.client("sts", endpoint_url=self.settings.endpoint_url, config=self.config)
+        duration = self.settings.role_session_duration_seconds
+
+        def fetch() -> dict[str, Any]:
+            params: dict[str, Any] = {
+                "RoleArn": self.settings.role_arn,
+                "RoleSessionName": self.settings.role_session_name,
+                "DurationSeconds": duration,
+            }
+            if self.settings.external_id:
+                params["ExternalId"] = self.settings.external_id
+            try:
+                answer = sts.assume_role(**params)["Credentials"]
+            except (ClientError, BotoCoreError) as exc:
+                code, message, _ = error_code(exc)
+                raise PreflightError(
+                    f"could not assume role {self.settings.role_arn}: {code}: {message} "
+                    "(check the role's trust policy, the ExternalId and sts:AssumeRole permission)"
+                ) from exc
+            self.assume_role_calls += 1
+            return {
+                "access_key": answer["AccessKeyId"],
+                "secret_key": answer["SecretAccessKey"],
+                "token": answer["SessionToken"],
+                "expiry_time": answer["Expiration"].isoformat(),
+            }
+
+        # botocore refreshes 15/10 minutes before expiry, which assumes hour-long
+        # sessions; scale those margins down for shorter ones.
+        advisory = min(15 * 60, duration * 0.4)
+        mandatory = min(10 * 60, duration * 0.2)
+        self._credentials = _AssumedRoleCredentials.create_from_metadata(
+            metadata=fetch(),
+            refresh_using=fetch,
+            method="assume-role",
+            advisory_timeout=advisory,
+            mandatory_timeout=mandatory,
+        )
+        core = botocore.session.Session()
+        core._credentials = self._credentials  # the documented way boto3 has no public setter for
+        return boto3.Session(botocore_session=core, region_name=self.settings.region)
+
+    # -- clients -------------------------------------------------------------------
+
+    def client(self, service: str) -> Any:
+        """The client for `kinesis`, `firehose`, `s3` or `sts`; created once, shared by threads."""
+        with self._lock:
+            found = self._clients.get(service)
+            if found is None:
+                found = self._clients[service] = self.session.client(
+                    service, endpoint_url=self.settings.endpoint_url, config=self.config
+                )
+            return found
+
+    def refresh_credentials(self) -> bool:
+        """Refresh assumed-role credentials now; False when there is nothing we can refresh."""
+        if self._credentials is None:
+            return False
+        self._credentials.force_refresh()
+        return True

@@ -1,0 +1,34 @@
+"""Exceptions whose message is the one line an operator reads.
+
+Every error the target stops on is one of these, so the CLI can print a single line
+(no traceback) and pick the exit code, and so nothing else has to know how to format.
+"""
+
+from __future__ import annotations
+
+
+class TargetKinesisError(Exception):
+    """Base: the message is complete, one line, and free of secret values."""
+
+
+class ConfigError(TargetKinesisError):
+    """The configuration breaks a rule of the SPEC; raised before any input is read."""
+
+
+class InputError(TargetKinesisError):
+    """A line of input cannot be processed (not JSON, record before schema, invalid, ...).
+
+    Records read before it are still delivered and the last state read before it is
+    emitted, so a re-run resumes exactly there.
+    """
+
+
+class PreflightError(TargetKinesisError):
+    """A destination stream is missing, not active or not permitted (checked at start-up)."""
+
+
+class DeliveryError(TargetKinesisError):
+    """AWS did not acknowledge some records: retries ran out or the error cannot be retried.
+
+    No state covering those records is emitted.
+    """

@@ -1,0 +1,267 @@
+"""One producer per destination stream: batches, concurrent calls, partial-failure retries.
+
+The delivery promise lives here. A batch is owned by one worker from its first call to
+its last answer: records AWS acknowledged are counted and never sent again, only the
+refused ones are retried (with backoff), and the batch is done only when every record
+is acknowledged or declared undeliverable. `flush()` returns only when everything added
+so far is acknowledged, which is what lets the target emit STATE.
+
+Memory is bounded: at most `max_concurrent_requests` batches are in flight and at most
+one more is buffered (per_key: a bounded backlog); `add()` blocks beyond that.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from target_kinesis.batching import Batcher, Entry, FifoBatcher, KeyedBatcher
+from target_kinesis.deadletter import DeadLetters
+from target_kinesis.errors import DeliveryError, InputError
+from target_kinesis.retry import Action, backoff_delays, classify, error_code
+from target_kinesis.routing import Destination
+from target_kinesis.services import Service
+from target_kinesis.stats import DestinationStats
+
+logger = logging.getLogger("target-kinesis")
+
+
+class OversizedRecordError(InputError):
+    """A record above max_record_bytes with on_oversized_record=fail."""
+
+
+class Producer:
+    def __init__(
+        self,
+        destination: Destination,
+        service: Service,
+        client: Any,
+        *,
+        max_batch_records: int,
+        max_batch_bytes: int,
+        max_record_bytes: int,
+        max_concurrent_requests: int,
+        max_retries: int,
+        retry_base_delay: float,
+        retry_max_delay: float,
+        on_oversized_record: str,
+        per_key_order: bool,
+        dead_letters: DeadLetters,
+        refresh_credentials: Callable[[], bool],
+        stats: DestinationStats | None = None,
+    ) -> None:
+        self.destination = destination
+        self.service = service
+        self.client = client
+        self.stats = stats or DestinationStats()
+        self.max_record_bytes = min(max_record_bytes, max_batch_bytes)
+        self._max_in_flight = max_concurrent_requests
+        self._max_retries = max_retries
+        self._retry_base_delay = retry_base_delay
+        self._retry_max_delay = retry_max_delay
+        self._on_oversized = on_oversized_record
+        self._dead_letters = dead_letters
+        self._refresh_credentials = refresh_credentials
+        self._batcher: Batcher
+        if per_key_order and service.uses_partition_key:
+            self._batcher = KeyedBatcher(max_batch_records, max_batch_bytes, high_water=max_batch_records * 4)
+        else:
+            self._batcher = FifoBatcher(max_batch_records, max_batch_bytes)
+        self._cond = threading.Condition(threading.Lock())
+        self._in_flight = 0
+        self._error: DeliveryError | None = None
+        self._abandon = threading.Event()
+        self._seq = 0
+        self._executor = ThreadPoolExecutor(
+            max_workers=max_concurrent_requests, thread_name_prefix=f"put-{destination.stream}"
+        )
+
+    # -- main thread -----------------------------------------------------------------
+
+    def add(self, data: bytes, key: str | None) -> None:
+        """Queue one record; blocks while the stream is as busy as the limits allow."""
+        size = self.service.record_size(data, key)
+        if size > self.max_record_bytes:
+            self._oversized(data, key, size)
+            return
+        self._seq += 1
+        entry = Entry(data, key, size, self._seq)
+        with self._cond:
+            self._raise_if_failed()
+            self._batcher.add(entry)
+            self.stats.records_queued += 1
+            self._pump(force=False)
+
+    def flush(self) -> None:
+        """Send everything buffered and wait until AWS acknowledged all of it.
+
+        Raises DeliveryError as soon as any record is known to be undeliverable.
+        """
+        with self._cond:
+            while True:
+                self._pump(force=True)
+                if self._in_flight == 0 and self._batcher.pending == 0:
+                    break
+                self._cond.wait(timeout=1.0)
+            self._raise_if_failed()
+
+    def close(self) -> None:
+        """Stop: abandon retries still waiting, let calls on the wire finish."""
+        self._abandon.set()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    @property
+    def failed(self) -> bool:
+        return self._error is not None
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _pump(self, *, force: bool) -> None:
+        """Hand ready batches to workers while slots are free (lock held).
+
+        When every slot is busy and a full batch is waiting, wait: that is the
+        backpressure that keeps memory flat whatever the input size.
+        """
+        while True:
+            self._raise_if_failed()
+            if self._in_flight >= self._max_in_flight:
+                if force or self._batcher.backlog_full():
+                    self._cond.wait(timeout=1.0)
+                    continue
+                return
+            batch = self._batcher.pop_ready(force=force)
+            if batch is None:
+                return
+            self._in_flight += 1
+            self._executor.submit(self._run, batch)
+
+    def _oversized(self, data: bytes, key: str | None, size: int) -> None:
+        where = f"{self.destination.service} stream '{self.destination.stream}'"
+        if self._on_oversized == "fail":
+            raise OversizedRecordError(
+                f"record of {size} bytes for {where} is above max_record_bytes ({self.max_record_bytes}); "
+                "set on_oversized_record to skip or dead_letter to continue past it"
+            )
+        if self._on_oversized == "dead_letter":
+            self._dead_letters.write(
+                reason="oversized",
+                service=self.destination.service,
+                stream=self.destination.stream,
+                data=data,
+                partition_key=key,
+                error_code="RecordTooLarge",
+                error_message=f"{size} bytes > max_record_bytes {self.max_record_bytes}",
+            )
+            self.stats.add(dead_lettered=1)
+        else:
+            self.stats.add(skipped=1)
+        logger.warning(
+            "Oversized record (%d bytes > %d) for %s %s (on_oversized_record=%s)",
+            size,
+            self.max_record_bytes,
+            where,
+            "written to dead letters" if self._on_oversized == "dead_letter" else "skipped",
+            self._on_oversized,
+        )
+
+    # -- worker threads --------------------------------------------------------------
+
+    def _run(self, batch: list[Entry]) -> None:
+        try:
+            self._deliver(batch)
+        except Exception as exc:  # a bug of ours must still stop the run, not hang it
+            self._fail(batch, type(exc).__name__, str(exc), "unexpected error in target-kinesis")
+        finally:
+            with self._cond:
+                self._in_flight -= 1
+                self._batcher.complete(batch)
+                self._cond.notify_all()
+
+    def _deliver(self, batch: list[Entry]) -> None:
+        """Send until every record is acknowledged; retry only what AWS refused."""
+        remaining = batch
+        delays = backoff_delays(self._retry_base_delay, self._retry_max_delay)
+        attempt = 0
+        while True:
+            if self._abandon.is_set():
+                return
+            attempt += 1
+            for entry in remaining:
+                entry.attempts = attempt
+            try:
+                results = self.service.put(self.client, self.destination.stream, [(e.data, e.key) for e in remaining])
+            except Exception as exc:
+                code, message, status = error_code(exc)
+                self.stats.add(calls=1)
+                rule = classify(code, status)
+                if rule.action is Action.REFRESH and not self._refresh_credentials():
+                    self._fail(
+                        remaining, code, message, "static credentials expired: supply fresh ones or use role_arn"
+                    )
+                    return
+                if rule.action is Action.FATAL or attempt > self._max_retries:
+                    self._fail(remaining, code, message, rule.hint or "retries exhausted", attempt)
+                    return
+                self.stats.add(retried_records=len(remaining), throttles=int(rule.throttle))
+                if self._abandon.wait(next(delays)):
+                    return
+                continue
+
+            self.stats.add(calls=1)
+            refused = [(entry, error) for entry, error in zip(remaining, results) if error is not None]
+            if len(refused) < len(remaining):
+                refused_ids = {id(entry) for entry, _ in refused}
+                accepted = [entry for entry in remaining if id(entry) not in refused_ids]
+                self.stats.add(records_sent=len(accepted), bytes_sent=sum(e.size for e in accepted))
+            if not refused:
+                return
+            rules = [(entry, error, classify(error.code)) for entry, error in refused]
+            fatal = next(((e, r) for _, e, r in rules if r.action is Action.FATAL), None)
+            if fatal is not None or attempt > self._max_retries:
+                error, rule = fatal or (rules[0][1], rules[0][2])
+                self._fail(
+                    [entry for entry, _ in refused],
+                    error.code,
+                    error.message,
+                    rule.hint or "retries exhausted",
+                    attempt,
+                )
+                return
+            if any(r.action is Action.REFRESH for _, _, r in rules) and not self._refresh_credentials():
+                code = next(e.code for _, e, r in rules if r.action is Action.REFRESH)
+                self._fail([entry for entry, _ in refused], code, "", "static credentials expired", attempt)
+                return
+            self.stats.add(retried_records=len(refused), throttles=int(any(r.throttle for _, _, r in rules)))
+            remaining = [entry for entry, _ in refused]
+            if self._abandon.wait(next(delays)):
+                return
+
+    def _fail(self, entries: list[Entry], code: str, message: str, hint: str, attempts: int = 0) -> None:
+        """Declare records undeliverable: dead-letter them, count them, stop the run."""
+        for entry in entries:
+            self._dead_letters.write(
+                reason="undeliverable",
+                service=self.destination.service,
+                stream=self.destination.stream,
+                data=entry.data,
+                partition_key=entry.key,
+                error_code=code,
+                error_message=message,
+                attempts=entry.attempts or attempts,
+            )
+        self.stats.add(failed=len(entries), dead_lettered=len(entries) if self._dead_letters.enabled else 0)
+        detail = f"{code}: {message}" if message else code
+        error = DeliveryError(
+            f"{self.destination.service} stream '{self.destination.stream}': {len(entries)} record(s) not delivered "
+            f"after {attempts or 1} attempt(s): {detail} ({hint})"
+        )
+        with self._cond:
+            if self._error is None:
+                self._error = error
+            self._cond.notify_all()
+        self._abandon.set()

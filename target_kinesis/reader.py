@@ -1,0 +1,83 @@
+"""Reading Singer messages: fast, exact numbers, and a line number for every error.
+
+orjson parses most lines several times faster than the stdlib; but it turns integers
+beyond 64 bits and long decimals into floats, silently changing them. A line with a run
+of 17+ digits therefore takes the stdlib path with `Decimal`, which keeps the number
+exactly as the tap wrote it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import typing as t
+from collections import Counter
+from decimal import Decimal
+
+import orjson
+from singer_sdk.singerlib.encoding.base import GenericSingerReader, SingerMessageType
+
+from target_kinesis.errors import InputError
+
+_LONG_NUMBER = re.compile(rb"\d{17,}")
+_MESSAGE_TYPES = frozenset(m.value for m in SingerMessageType)
+
+
+def parse_line(line: bytes | str) -> dict[str, t.Any]:
+    """One Singer message; raises ValueError when the line is not a JSON object."""
+    raw = line.encode() if isinstance(line, str) else line
+    if _LONG_NUMBER.search(raw):
+        message = json.loads(raw, parse_float=Decimal)
+    else:
+        try:
+            message = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            message = json.loads(raw, parse_float=Decimal)  # e.g. 1e400: exact as Decimal
+    if not isinstance(message, dict):
+        raise ValueError("a Singer message must be a JSON object")
+    return message
+
+
+class LineReader(GenericSingerReader[str]):
+    """Singer reader that knows which line it is on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.line_number = 0
+
+    @property
+    def default_input(self) -> t.IO[t.Any]:
+        return sys.stdin.buffer
+
+    def deserialize_json(self, line: str) -> dict:
+        try:
+            return parse_line(line)
+        except ValueError as exc:
+            detail = str(exc).split("\n", 1)[0]
+            raise InputError(f"input line {self.line_number}: not a valid JSON message ({detail})") from None
+
+    def process_lines(
+        self,
+        file_input: t.IO[t.Any] | None,
+        callbacks: dict[str, t.Callable[[dict], None]],
+    ) -> t.Counter[str]:
+        stats: Counter[str] = Counter()
+        source = file_input if file_input is not None else self.default_input
+        for line in source:
+            self.line_number += 1
+            if not line.strip():
+                continue
+            message = self.deserialize_json(line)
+            message_type = message.get("type")
+            if message_type not in _MESSAGE_TYPES:
+                shown = message_type if isinstance(message_type, str) and len(message_type) < 40 else None
+                raise InputError(
+                    f"input line {self.line_number}: "
+                    + (f"unknown message type '{shown}'" if shown else "message has no valid 'type'")
+                )
+            callback = callbacks.get(message_type)
+            if callback is not None:
+                callback(message)
+            stats[message_type] += 1
+        return stats

@@ -1,0 +1,197 @@
+"""The few facts in which Kinesis Data Streams and Data Firehose differ.
+
+Everything else (batching, retries, dead letters, statistics) is shared and lives in
+`producer.py`; this module is the thin per-service layer: API names, limits, whether a
+partition key exists, the request and response shapes, and the preflight describe call.
+Each AWS limit is written here once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+KIB = 1024
+MIB = 1024 * KIB
+
+#: Stream names of both services share this alphabet; only the length differs.
+_STREAM_NAME_CHARS = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+@dataclass(frozen=True)
+class ServiceLimits:
+    """Hard limits of one service's batch API, as AWS documents them."""
+
+    max_batch_records: int
+    #: Largest request the API accepts (data plus partition keys).
+    max_batch_bytes: int
+    #: What every stream accepts, used unless the user asks for more.
+    default_batch_bytes: int
+    #: A record's size when the stream does not tell us its own maximum.
+    default_record_bytes: int
+    #: The largest record any stream of this service can be raised to.
+    max_record_bytes: int
+    max_stream_name: int
+    max_partition_key_chars: int
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """Why AWS refused one record of a batch (the other records may have landed)."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """What the preflight describe call tells us about a destination stream."""
+
+    status: str
+    active: bool
+    encrypted: bool
+    kms_key_id: str | None
+    max_record_bytes: int | None
+
+
+class Service(Protocol):
+    """The per-service layer used by the shared producer."""
+
+    name: str
+    api_name: str
+    limits: ServiceLimits
+    uses_partition_key: bool
+    default_append_newline: bool
+
+    def record_size(self, data: bytes, key: str | None) -> int: ...
+
+    def put(
+        self, client: Any, stream: str, records: Sequence[tuple[bytes, str | None]]
+    ) -> list[RecordError | None]: ...
+
+    def describe(self, client: Any, stream: str) -> StreamInfo: ...
+
+
+class KinesisService:
+    """Kinesis Data Streams: PutRecords, partition keys, per-stream record size."""
+
+    name = "kinesis"
+    api_name = "PutRecords"
+    describe_api_name = "DescribeStreamSummary"
+    uses_partition_key = True
+    default_append_newline = False
+    limits = ServiceLimits(
+        max_batch_records=500,
+        max_batch_bytes=10 * MIB,
+        default_batch_bytes=5 * MIB,
+        default_record_bytes=1 * MIB,
+        max_record_bytes=10 * MIB,
+        max_stream_name=128,
+        max_partition_key_chars=256,
+    )
+
+    @staticmethod
+    def record_size(data: bytes, key: str | None) -> int:
+        """Kinesis counts the partition key (UTF-8) against record and request limits."""
+        return len(data) + (len(key.encode("utf-8")) if key else 0)
+
+    @staticmethod
+    def put(client: Any, stream: str, records: Sequence[tuple[bytes, str | None]]) -> list[RecordError | None]:
+        response = client.put_records(
+            StreamName=stream,
+            Records=[{"Data": data, "PartitionKey": key} for data, key in records],
+        )
+        return _record_errors(response.get("Records", []), len(records))
+
+    @staticmethod
+    def describe(client: Any, stream: str) -> StreamInfo:
+        summary = client.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]
+        status = summary.get("StreamStatus", "UNKNOWN")
+        max_kib = summary.get("MaxRecordSizeInKiB")
+        return StreamInfo(
+            status=status,
+            # UPDATING streams (resharding, encryption changes) still accept writes.
+            active=status in ("ACTIVE", "UPDATING"),
+            encrypted=summary.get("EncryptionType", "NONE") == "KMS",
+            kms_key_id=summary.get("KeyId"),
+            max_record_bytes=int(max_kib) * KIB if max_kib else None,
+        )
+
+
+class FirehoseService:
+    """Data Firehose: PutRecordBatch, no partition key, fixed limits."""
+
+    name = "firehose"
+    api_name = "PutRecordBatch"
+    describe_api_name = "DescribeDeliveryStream"
+    uses_partition_key = False
+    default_append_newline = True
+    limits = ServiceLimits(
+        max_batch_records=500,
+        max_batch_bytes=4 * MIB,
+        default_batch_bytes=4 * MIB,
+        default_record_bytes=1000 * KIB,
+        max_record_bytes=1000 * KIB,
+        max_stream_name=64,
+        max_partition_key_chars=0,
+    )
+
+    @staticmethod
+    def record_size(data: bytes, key: str | None) -> int:
+        return len(data)
+
+    @staticmethod
+    def put(client: Any, stream: str, records: Sequence[tuple[bytes, str | None]]) -> list[RecordError | None]:
+        response = client.put_record_batch(
+            DeliveryStreamName=stream,
+            Records=[{"Data": data} for data, _ in records],
+        )
+        return _record_errors(response.get("RequestResponses", []), len(records))
+
+    @staticmethod
+    def describe(client: Any, stream: str) -> StreamInfo:
+        description = client.describe_delivery_stream(DeliveryStreamName=stream)["DeliveryStreamDescription"]
+        status = description.get("DeliveryStreamStatus", "UNKNOWN")
+        encryption = description.get("DeliveryStreamEncryptionConfiguration") or {}
+        return StreamInfo(
+            status=status,
+            active=status == "ACTIVE",
+            encrypted=encryption.get("Status") == "ENABLED",
+            kms_key_id=encryption.get("KeyARN"),
+            max_record_bytes=None,
+        )
+
+
+def _record_errors(entries: list[dict[str, Any]], expected: int) -> list[RecordError | None]:
+    """Per-record outcome, in request order; a short answer counts the rest as failed.
+
+    A response that lists fewer entries than we sent would otherwise let records we
+    cannot account for pass as delivered.
+    """
+    errors: list[RecordError | None] = [
+        RecordError(entry["ErrorCode"], entry.get("ErrorMessage", "")) if entry.get("ErrorCode") else None
+        for entry in entries[:expected]
+    ]
+    errors.extend(
+        RecordError("InternalFailure", "record missing from the response") for _ in range(expected - len(errors))
+    )
+    return errors
+
+
+SERVICES: dict[str, Service] = {
+    "kinesis": KinesisService(),
+    "firehose": FirehoseService(),
+}
+
+
+def stream_name_problem(service: Service, name: str) -> str | None:
+    """Why `name` cannot be a stream of `service`, or None when it can."""
+    if not name:
+        return "is empty"
+    if len(name) > service.limits.max_stream_name:
+        return f"is longer than {service.limits.max_stream_name} characters ({service.name} limit)"
+    if not _STREAM_NAME_CHARS.fullmatch(name):
+        return "may only contain letters, digits, '_', '.' and '-'"
+    return None

@@ -1,0 +1,364 @@
+"""The settings contract: the JSON schema users see, and its checked, typed form.
+
+Setting names are a public interface (SPEC.md). The schema feeds `--about`, Meltano and
+config validation; `Settings.from_config` enforces the rules JSON schema cannot express
+(exactly one of stream_name/destinations, stream-name patterns per service, limits that
+depend on the service) and turns every violation into one line that names the setting
+and never repeats the value of a secret.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from singer_sdk import typing as th
+
+from target_kinesis.errors import ConfigError
+from target_kinesis.mapping import EventSpec
+from target_kinesis.routing import Destination, Rule
+from target_kinesis.services import SERVICES, stream_name_problem
+
+SECRET_SETTINGS = frozenset({"aws_secret_access_key", "aws_session_token", "external_id"})
+MAX_BATCH_RECORDS = 500
+
+_EVENT_SPEC_DOC = (
+    "Object keyed by Singer stream name; each value may set: type (track, identify, page, screen, "
+    "group, alias, passthrough, audience; default track), event, event_field, user_id_field, "
+    "anonymous_id_field, timestamp_field, message_id_field, group_id_field, previous_id_field, "
+    "name_field, include_fields, exclude_fields, and for audiences audience_field, member_field, "
+    "audience_id_field, audience_format (segment or mparticle), identity_fields."
+)
+
+CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
+    # -- where to write
+    th.Property("region", th.StringType, description="AWS region of the streams. Default: AWS_REGION, else us-east-1."),
+    th.Property(
+        "endpoint_url",
+        th.StringType,
+        description="Endpoint override for every AWS call, STS included (a local Kinesis-compatible server, a VPC endpoint).",
+    ),
+    th.Property(
+        "service",
+        th.StringType,
+        allowed_values=["kinesis", "firehose"],
+        default="kinesis",
+        description="Service of any destination that does not name one: kinesis (Data Streams) or firehose.",
+    ),
+    th.Property(
+        "stream_name",
+        th.StringType,
+        description="Shorthand: send every event to this one stream. Exactly one of stream_name or destinations is required.",
+    ),
+    th.Property(
+        "destinations",
+        th.ArrayType(
+            th.ObjectType(
+                th.Property("event", th.StringType, required=True),
+                th.Property("stream", th.StringType, required=True),
+                th.Property("service", th.StringType, allowed_values=["kinesis", "firehose"]),
+                additional_properties=False,
+            )
+        ),
+        description=(
+            "Routing rules {event, stream, service?}: event is matched against the track event name, then the "
+            "event type, then '*'; case-insensitive; the most specific level wins and all its rules receive the event."
+        ),
+    ),
+    # -- credentials
+    th.Property(
+        "aws_access_key_id",
+        th.StringType,
+        description="Static access key; when absent the standard AWS credential chain is used.",
+    ),
+    th.Property("aws_secret_access_key", th.StringType, secret=True, description="Static secret key."),
+    th.Property("aws_session_token", th.StringType, secret=True, description="Session token of temporary static keys."),
+    th.Property("aws_profile", th.StringType, description="A named profile of the shared AWS config files."),
+    th.Property(
+        "role_arn",
+        th.StringType,
+        description="Role to assume with STS before writing; credentials refresh before they expire.",
+    ),
+    th.Property("external_id", th.StringType, secret=True, description="The ExternalId passed to AssumeRole."),
+    th.Property(
+        "role_session_name", th.StringType, default="target-kinesis", description="RoleSessionName of AssumeRole."
+    ),
+    th.Property(
+        "role_session_duration_seconds",
+        th.IntegerType(minimum=1, maximum=43200),
+        default=3600,
+        description="DurationSeconds of AssumeRole; credentials are refreshed well before they expire.",
+    ),
+    # -- record to event
+    th.Property("events", th.ObjectType(additional_properties=True), description=_EVENT_SPEC_DOC),
+    th.Property(
+        "exclude_fields",
+        th.ArrayType(th.StringType),
+        description="Dotted paths removed from every finished event, e.g. traits.email.",
+    ),
+    th.Property(
+        "hash_fields",
+        th.ArrayType(th.StringType),
+        description="Dotted paths replaced by the hex SHA-256 of their trimmed, lower-cased value.",
+    ),
+    th.Property(
+        "send_anonymous_users",
+        th.BooleanType,
+        default=True,
+        description="When false, events without a userId are dropped (counted in the summary).",
+    ),
+    # -- the record written
+    th.Property(
+        "partition_key",
+        th.StringType,
+        default="userId",
+        description=(
+            "Kinesis partition key: a dotted path into the event; userId falls back to anonymousId; messageId "
+            "spreads load evenly; random picks a random key; a missing value falls back to messageId."
+        ),
+    ),
+    th.Property(
+        "append_newline",
+        th.BooleanType,
+        description="Append a newline to each record. Default: true for Firehose, false for Kinesis.",
+    ),
+    # -- batching, limits, retries
+    th.Property(
+        "max_batch_records",
+        th.IntegerType(minimum=1, maximum=MAX_BATCH_RECORDS),
+        default=MAX_BATCH_RECORDS,
+        description="Records per PutRecords / PutRecordBatch call (at most 500).",
+    ),
+    th.Property(
+        "max_batch_bytes",
+        th.IntegerType(minimum=1),
+        description="Bytes per call, data plus partition keys. Default 5 MiB Kinesis, 4 MiB Firehose; never above the service limit.",
+    ),
+    th.Property(
+        "max_record_bytes",
+        th.IntegerType(minimum=1),
+        description=(
+            "A record above this is oversized. Default: the Kinesis stream's MaxRecordSizeInKiB from the preflight "
+            "describe call, else 1 MiB; 1,000 KiB for Firehose."
+        ),
+    ),
+    th.Property(
+        "max_concurrent_requests",
+        th.IntegerType(minimum=1, maximum=64),
+        default=4,
+        description="Calls in flight at once per destination stream.",
+    ),
+    th.Property(
+        "max_retries",
+        th.IntegerType(minimum=0, maximum=100),
+        default=10,
+        description="Retries of a failing record or call, with exponential backoff and full jitter.",
+    ),
+    th.Property(
+        "retry_base_delay",
+        th.NumberType(minimum=0, maximum=60),
+        default=0.1,
+        description="Seconds of the first backoff; each retry doubles it (full jitter), up to retry_max_delay.",
+    ),
+    th.Property(
+        "retry_max_delay",
+        th.NumberType(minimum=0, maximum=300),
+        default=10,
+        description="Longest backoff between two attempts, in seconds.",
+    ),
+    th.Property(
+        "on_oversized_record",
+        th.StringType,
+        allowed_values=["fail", "skip", "dead_letter"],
+        default="fail",
+        description="What to do with a record above max_record_bytes: fail, skip (logged, counted) or dead_letter.",
+    ),
+    th.Property(
+        "dead_letter_path",
+        th.StringType,
+        description="JSON-lines file for records that are skipped or cannot be delivered, each with its reason.",
+    ),
+    th.Property(
+        "preflight_check",
+        th.BooleanType,
+        default=True,
+        description="Before reading input, describe every destination stream; stop if one is missing, not active or not permitted.",
+    ),
+    th.Property(
+        "state_flush_seconds",
+        th.NumberType(minimum=0),
+        default=60,
+        description="When a STATE arrives and this long has passed since the last checkpoint, deliver everything buffered and emit STATE.",
+    ),
+    th.Property(
+        "ordering",
+        th.StringType,
+        allowed_values=["none", "per_key"],
+        default="none",
+        description="per_key: records with the same partition key reach the stream in input order, even across retries.",
+    ),
+    th.Property(
+        "connect_timeout", th.NumberType(exclusive_minimum=0), default=10, description="Seconds, for every AWS call."
+    ),
+    th.Property(
+        "read_timeout", th.NumberType(exclusive_minimum=0), default=60, description="Seconds, for every AWS call."
+    ),
+).to_dict()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The checked configuration; built once at start-up."""
+
+    region: str
+    endpoint_url: str | None
+    rules: tuple[Rule, ...]
+    events: Mapping[str, EventSpec]
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = field(default=None, repr=False)
+    aws_session_token: str | None = field(default=None, repr=False)
+    aws_profile: str | None = None
+    role_arn: str | None = None
+    external_id: str | None = field(default=None, repr=False)
+    role_session_name: str = "target-kinesis"
+    role_session_duration_seconds: int = 3600
+    exclude_fields: tuple[str, ...] = ()
+    hash_fields: tuple[str, ...] = ()
+    send_anonymous_users: bool = True
+    partition_key: str = "userId"
+    append_newline: bool | None = None
+    max_batch_records: int = MAX_BATCH_RECORDS
+    max_batch_bytes: int | None = None
+    max_record_bytes: int | None = None
+    max_concurrent_requests: int = 4
+    max_retries: int = 10
+    retry_base_delay: float = 0.1
+    retry_max_delay: float = 10.0
+    on_oversized_record: str = "fail"
+    dead_letter_path: str | None = None
+    preflight_check: bool = True
+    state_flush_seconds: float = 60.0
+    ordering: str = "none"
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+
+    @property
+    def destinations(self) -> list[Destination]:
+        return sorted({rule.destination for rule in self.rules})
+
+    def batch_bytes(self, service: str) -> int:
+        """Bytes per call for a service: the setting, never above the service's limit."""
+        limits = SERVICES[service].limits
+        if self.max_batch_bytes is None:
+            return limits.default_batch_bytes
+        return min(self.max_batch_bytes, limits.max_batch_bytes)
+
+    def newline(self, service: str) -> bool:
+        if self.append_newline is None:
+            return SERVICES[service].default_append_newline
+        return self.append_newline
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Settings:
+        service = config.get("service") or "kinesis"
+        rules = _rules(config, service)
+        events_raw = config.get("events") or {}
+        if not isinstance(events_raw, Mapping):
+            raise ConfigError("setting 'events' must be an object keyed by Singer stream name")
+        events = {stream: EventSpec.from_setting(stream, raw) for stream, raw in events_raw.items()}
+
+        on_oversized = config.get("on_oversized_record") or "fail"
+        dead_letter_path = config.get("dead_letter_path") or None
+        if on_oversized == "dead_letter" and not dead_letter_path:
+            raise ConfigError("setting 'on_oversized_record' is dead_letter but 'dead_letter_path' is not set")
+        if config.get("aws_secret_access_key") and not config.get("aws_access_key_id"):
+            raise ConfigError("setting 'aws_secret_access_key' is set without 'aws_access_key_id'")
+        if config.get("aws_access_key_id") and not config.get("aws_secret_access_key"):
+            raise ConfigError("setting 'aws_access_key_id' is set without 'aws_secret_access_key'")
+        if config.get("external_id") and not config.get("role_arn"):
+            raise ConfigError("setting 'external_id' is set without 'role_arn'")
+        partition_key = config.get("partition_key") or "userId"
+        if not partition_key.strip("."):
+            raise ConfigError("setting 'partition_key' must name a field path, messageId or random")
+
+        region = (
+            config.get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        )
+        settings = cls(
+            region=region,
+            endpoint_url=config.get("endpoint_url") or None,
+            rules=rules,
+            events=events,
+            aws_access_key_id=config.get("aws_access_key_id") or None,
+            aws_secret_access_key=config.get("aws_secret_access_key") or None,
+            aws_session_token=config.get("aws_session_token") or None,
+            aws_profile=config.get("aws_profile") or None,
+            role_arn=config.get("role_arn") or None,
+            external_id=config.get("external_id") or None,
+            role_session_name=config.get("role_session_name") or "target-kinesis",
+            role_session_duration_seconds=int(config.get("role_session_duration_seconds") or 3600),
+            exclude_fields=tuple(config.get("exclude_fields") or ()),
+            hash_fields=tuple(config.get("hash_fields") or ()),
+            send_anonymous_users=bool(config.get("send_anonymous_users", True)),
+            partition_key=partition_key,
+            append_newline=config.get("append_newline"),
+            max_batch_records=int(config.get("max_batch_records") or MAX_BATCH_RECORDS),
+            max_batch_bytes=config.get("max_batch_bytes"),
+            max_record_bytes=config.get("max_record_bytes"),
+            max_concurrent_requests=int(config.get("max_concurrent_requests") or 4),
+            max_retries=int(config.get("max_retries", 10)),
+            retry_base_delay=float(config.get("retry_base_delay", 0.1)),
+            retry_max_delay=float(config.get("retry_max_delay", 10)),
+            on_oversized_record=on_oversized,
+            dead_letter_path=dead_letter_path,
+            preflight_check=bool(config.get("preflight_check", True)),
+            state_flush_seconds=float(config.get("state_flush_seconds", 60)),
+            ordering=config.get("ordering") or "none",
+            connect_timeout=float(config.get("connect_timeout") or 10),
+            read_timeout=float(config.get("read_timeout") or 60),
+        )
+        for destination in settings.destinations:
+            limits = SERVICES[destination.service].limits
+            if settings.max_batch_bytes is not None and settings.max_batch_bytes > limits.max_batch_bytes:
+                raise ConfigError(
+                    f"setting 'max_batch_bytes' is above the {destination.service} limit of "
+                    f"{limits.max_batch_bytes} bytes per call (stream '{destination.stream}')"
+                )
+            if settings.max_record_bytes is not None and settings.max_record_bytes > limits.max_record_bytes:
+                raise ConfigError(
+                    f"setting 'max_record_bytes' is above the {destination.service} limit of "
+                    f"{limits.max_record_bytes} bytes per record (stream '{destination.stream}')"
+                )
+        return settings
+
+
+def _rules(config: Mapping[str, Any], default_service: str) -> tuple[Rule, ...]:
+    stream_name = config.get("stream_name")
+    destinations = config.get("destinations")
+    if bool(stream_name) == bool(destinations):
+        raise ConfigError("exactly one of the settings 'stream_name' or 'destinations' is required")
+    if default_service not in SERVICES:
+        raise ConfigError("setting 'service' must be kinesis or firehose")
+    raw_rules = [{"event": "*", "stream": stream_name}] if stream_name else list(destinations)
+    rules: list[Rule] = []
+    for index, raw in enumerate(raw_rules):
+        where = "stream_name" if stream_name else f"destinations[{index}]"
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"setting '{where}' must be an object with event and stream")
+        event = raw.get("event")
+        stream = raw.get("stream")
+        service = raw.get("service") or default_service
+        if not isinstance(event, str) or not event.strip():
+            raise ConfigError(f"setting '{where}.event' must be an event name, an event type or '*'")
+        if service not in SERVICES:
+            raise ConfigError(f"setting '{where}.service' must be kinesis or firehose")
+        if not isinstance(stream, str):
+            raise ConfigError(f"setting '{where}.stream' must be a stream name")
+        problem = stream_name_problem(SERVICES[service], stream)
+        if problem:
+            label = where if stream_name else f"{where}.stream"
+            raise ConfigError(f"setting '{label}': {service} stream name '{stream}' {problem}")
+        rules.append(Rule(event.strip(), Destination(service, stream)))
+    return tuple(rules)

@@ -1,0 +1,292 @@
+"""The Singer target: start-up checks, STATE only after acknowledgement, clean failures.
+
+The SDK reads messages and calls the sinks; this class adds what a delivery pipeline
+needs on top: destinations checked before any input is read, STATE written only after
+`writer.flush()` returned (every record read before it is acknowledged), a checkpoint
+at least every `state_flush_seconds`, and one clear line plus a non-zero exit for every
+bad input, bad config or AWS failure.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import typing as t
+from types import FrameType
+
+from botocore.exceptions import BotoCoreError, ClientError
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from singer_sdk import Target
+from singer_sdk.exceptions import InvalidRecord, MissingKeyPropertiesError, RecordsWithoutSchemaException
+from singer_sdk.singerlib.exceptions import InvalidInputLine
+
+from target_kinesis import __version__
+from target_kinesis.aws import AwsClients
+from target_kinesis.deadletter import DeadLetters
+from target_kinesis.errors import ConfigError, DeliveryError, InputError, PreflightError, TargetKinesisError
+from target_kinesis.mapping import EventSpec
+from target_kinesis.producer import Producer
+from target_kinesis.reader import LineReader
+from target_kinesis.retry import error_code
+from target_kinesis.routing import Destination, Router
+from target_kinesis.services import SERVICES
+from target_kinesis.settings import CONFIG_SCHEMA, Settings
+from target_kinesis.shaping import PartitionKeys, Privacy
+from target_kinesis.sink import EventSink
+from target_kinesis.writer import EventWriter
+
+_BAD_INPUT = (InputError, InvalidInputLine, RecordsWithoutSchemaException, InvalidRecord, MissingKeyPropertiesError)
+
+
+class _Terminated(BaseException):
+    """Raised from the SIGTERM/SIGINT handler so the main loop unwinds to a clean drain."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """A config schema violation as one line that names the setting but never its value."""
+    path = ".".join(str(p) for p in error.absolute_path) or "configuration"
+    expected = error.validator_value
+    reasons = {
+        "type": lambda: f"must be of type {expected if isinstance(expected, str) else ' or '.join(expected)}",
+        "enum": lambda: "must be one of " + ", ".join(str(v) for v in expected),
+        "minimum": lambda: f"must be at least {expected}",
+        "maximum": lambda: f"must be at most {expected}",
+        "exclusiveMinimum": lambda: f"must be greater than {expected}",
+        "required": lambda: error.message,  # names the missing key only
+        "additionalProperties": lambda: error.message,  # names the unexpected key only
+    }
+    reason = reasons.get(str(error.validator), lambda: f"is not valid ({error.validator})")()
+    return f"setting '{path}' {reason}"
+
+
+class TargetKinesis(Target):
+    """Streams Singer records as Segment-spec events to Amazon Kinesis Data Streams and Data Firehose."""
+
+    name = "target-kinesis"
+    config_jsonschema = CONFIG_SCHEMA
+    default_sink_class = EventSink
+    message_reader_class = LineReader
+
+    def __init__(
+        self,
+        *,
+        config: dict | str | list | None = None,
+        parse_env_config: bool = False,
+        validate_config: bool = True,
+        setup_mapper: bool = True,
+        message_reader: t.Any = None,
+    ) -> None:
+        super().__init__(
+            config=config,
+            parse_env_config=parse_env_config,
+            validate_config=validate_config,
+            setup_mapper=setup_mapper,
+            message_reader=message_reader,
+        )
+        self.settings = Settings.from_config(self.config)
+        self._replication_keys: dict[str, str | None] = {}
+        self.current_time_extracted: t.Any = None
+        self._last_checkpoint = time.monotonic()
+        self._writer: EventWriter | None = None
+        self._clients: AwsClients | None = None
+        self._dead_letters: DeadLetters | None = None
+        self._draining = False
+
+    @classmethod
+    def get_plugin_version(cls) -> str:
+        return __version__
+
+    # -- configuration -------------------------------------------------------------
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """The SDK's check quotes offending values (secrets too); ours names settings only."""
+        schema = dict(self.config_jsonschema)
+        schema["properties"] = dict(schema["properties"])
+        self.append_builtin_config(schema)
+        errors = [describe_validation_error(e) for e in Draft202012Validator(schema).iter_errors(dict(self._config))]
+        if errors and raise_errors:
+            raise ConfigError("invalid configuration: " + "; ".join(sorted(errors)))
+        return errors
+
+    def event_spec(self, stream: str) -> EventSpec:
+        return self.settings.events.get(stream) or EventSpec()
+
+    def replication_key(self, stream: str) -> str | None:
+        return self._replication_keys.get(stream)
+
+    # -- start-up ------------------------------------------------------------------
+
+    @property
+    def writer(self) -> EventWriter:
+        if self._writer is None:
+            self.start()
+        assert self._writer is not None
+        return self._writer
+
+    def start(self) -> None:
+        """Credentials, preflight describe of every destination, producers. Idempotent."""
+        if self._writer is not None:
+            return
+        s = self.settings
+        router = Router(s.rules)
+        destinations = router.destinations
+        pool = s.max_concurrent_requests * len(destinations) + 2
+        self._clients = AwsClients(s, max_pool_connections=max(10, pool))
+        self._dead_letters = DeadLetters(s.dead_letter_path)
+        producers: dict[Destination, Producer] = {}
+        for destination in destinations:
+            service = SERVICES[destination.service]
+            client = self._clients.client(destination.service)
+            stream_max = self._preflight(destination, client) if s.preflight_check else None
+            max_record = s.max_record_bytes or stream_max or service.limits.default_record_bytes
+            if stream_max and max_record > stream_max:
+                self.logger.warning(
+                    "max_record_bytes %d is above the %d bytes stream '%s' accepts; using %d",
+                    max_record,
+                    stream_max,
+                    destination.stream,
+                    stream_max,
+                )
+                max_record = stream_max
+            producers[destination] = Producer(
+                destination,
+                service,
+                client,
+                max_batch_records=s.max_batch_records,
+                max_batch_bytes=s.batch_bytes(destination.service),
+                max_record_bytes=max_record,
+                max_concurrent_requests=s.max_concurrent_requests,
+                max_retries=s.max_retries,
+                retry_base_delay=s.retry_base_delay,
+                retry_max_delay=s.retry_max_delay,
+                on_oversized_record=s.on_oversized_record,
+                per_key_order=s.ordering == "per_key",
+                dead_letters=self._dead_letters,
+                refresh_credentials=self._clients.refresh_credentials,
+            )
+        self._writer = EventWriter(
+            router,
+            producers,
+            privacy=Privacy(s.exclude_fields, s.hash_fields, s.send_anonymous_users),
+            partition_keys=PartitionKeys(s.partition_key),
+            newline=s.newline,
+        )
+
+    def _preflight(self, destination: Destination, client: t.Any) -> int | None:
+        """Describe a destination; a clear error now beats a failed batch an hour in."""
+        service = SERVICES[destination.service]
+        where = f"{destination.service} stream '{destination.stream}' in region {self.settings.region}"
+        try:
+            info = service.describe(client, destination.stream)
+        except (ClientError, BotoCoreError) as exc:
+            code, message, _ = error_code(exc)
+            if code == "ResourceNotFoundException":
+                raise PreflightError(f"preflight: {where} does not exist (check the name and region)") from None
+            if code in ("AccessDeniedException", "AccessDenied"):
+                raise PreflightError(
+                    f"preflight: not permitted to describe {where} ({destination.service}:"
+                    f"{service.describe_api_name} is needed; or set preflight_check to false)"
+                ) from None
+            raise PreflightError(f"preflight: cannot describe {where}: {code}: {message}") from None
+        if not info.active:
+            raise PreflightError(f"preflight: {where} is {info.status}, not ACTIVE")
+        self.logger.info(
+            "Destination %s is %s%s", destination, info.status, " (KMS-encrypted)" if info.encrypted else ""
+        )
+        return info.max_record_bytes
+
+    # -- messages ------------------------------------------------------------------
+
+    def _process_schema_message(self, message_dict: dict) -> None:
+        bookmarks = message_dict.get("bookmark_properties")
+        if isinstance(bookmarks, str):
+            bookmarks = [bookmarks]
+        self._replication_keys[message_dict.get("stream", "")] = bookmarks[0] if bookmarks else None
+        super()._process_schema_message(message_dict)
+
+    def _process_record_message(self, message_dict: dict) -> None:
+        self.current_time_extracted = message_dict.get("time_extracted")
+        super()._process_record_message(message_dict)
+
+    def _process_state_message(self, message_dict: dict) -> None:
+        super()._process_state_message(message_dict)
+        if time.monotonic() - self._last_checkpoint >= self.settings.state_flush_seconds:
+            self.drain_all()
+
+    def _write_state_message(self, state: dict) -> None:
+        """Emit STATE only once AWS acknowledged every record read before it."""
+        if self._writer is not None:
+            self._writer.flush()
+        super()._write_state_message(state)
+        self._last_checkpoint = time.monotonic()
+
+    def process_endofpipe(self) -> None:
+        super().process_endofpipe()
+        self.writer.flush()  # a run without any STATE must still deliver everything
+
+    # -- running and stopping ------------------------------------------------------
+
+    def listen(self, file_input: t.IO[str] | None = None) -> None:  # type: ignore[override]
+        """Read all input; on bad input deliver what came before it and emit its state."""
+        try:
+            self.start()
+            super().listen(file_input)
+        except _Terminated:
+            self.logger.info("Termination signal: delivering buffered records and emitting state")
+            self._draining = True
+            self.drain_all(is_endofpipe=True)
+        except _BAD_INPUT as exc:
+            error = self._input_error(exc)
+            self._draining = True
+            self.drain_all()  # may raise DeliveryError, which then is the error to report
+            raise error from None
+        finally:
+            self._shutdown()
+
+    def _input_error(self, exc: BaseException) -> InputError:
+        message = str(exc.args[0]) if exc.args else type(exc).__name__
+        message = message.splitlines()[0] if message else type(exc).__name__
+        if isinstance(exc, RecordsWithoutSchemaException):
+            message = message.split(" Check that")[0]
+        line = getattr(self.message_reader, "line_number", None)
+        if line and not message.startswith("input line"):
+            message = f"input line {line}: {message}"
+        return InputError(message)
+
+    def _shutdown(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.close()
+        for line in self._writer.summary_lines():
+            self.logger.info(line)
+        if self._dead_letters is not None:
+            self._dead_letters.close()
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        if self._draining:
+            self.logger.warning("Signal %d received again while draining; still draining", signum)
+            return
+        raise _Terminated(signum)
+
+    @classmethod
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: t.Any = None,
+        file_input: t.IO[str] | None = None,
+    ) -> None:
+        """Run the target; every known failure ends as one error line and exit code 1."""
+        try:
+            super().invoke(about=about, about_format=about_format, config=config, file_input=file_input)
+        except TargetKinesisError as exc:
+            cls.logger.error("target-kinesis: %s", exc)
+            sys.exit(1)
+        except _Terminated:
+            cls.logger.info("Terminated before any input was read")
+            sys.exit(0)
+
+
+__all__ = ["DeliveryError", "TargetKinesis"]
