@@ -6,6 +6,8 @@ Every error the target stops on is one of these, so the CLI can print a single l
 
 from __future__ import annotations
 
+from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
+
 
 class TargetKinesisError(Exception):
     """Base: the message is complete, one line, and free of secret values."""
@@ -32,3 +34,11 @@ class DeliveryError(TargetKinesisError):
 
     No state covering those records is emitted.
     """
+
+
+class MissingKeyPropertiesInputError(InputError, MissingKeyPropertiesError):
+    """A record lacks a key property; still the SDK's exception type, for its test-suite."""
+
+
+class RecordBeforeSchemaError(InputError, RecordsWithoutSchemaException):
+    """A RECORD arrived before its SCHEMA; still the SDK's exception type."""

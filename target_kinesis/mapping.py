@@ -446,13 +446,16 @@ class EventMapper:
             body["timestamp"] = self._timestamp(record, time_extracted)
         else:
             body["timestamp"] = to_iso(body["timestamp"])
-        body.setdefault("sentAt", self._now())
+        if not body.get("sentAt"):  # a null sentAt is missing too: every event carries one
+            body["sentAt"] = self._now()
         context = body.get("context")
         context = dict(context) if isinstance(context, Mapping) else {}
         context.setdefault("library", dict(_LIBRARY))
         body["context"] = context
         if event_type in ("track", "page", "screen"):
-            body.setdefault("properties", {})
+            if body.get("properties") is None:
+                body["properties"] = {}
         elif event_type in ("identify", "group"):
-            body.setdefault("traits", {})
+            if body.get("traits") is None:
+                body["traits"] = {}
         return Event(body, event_type, name, message_id, user_id, anonymous_id, self.stream)

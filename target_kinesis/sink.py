@@ -7,7 +7,7 @@ import typing as t
 from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks import RecordSink
 
-from target_kinesis.errors import InputError
+from target_kinesis.errors import InputError, MissingKeyPropertiesInputError
 from target_kinesis.mapping import EventMapper
 
 if t.TYPE_CHECKING:
@@ -48,7 +48,9 @@ class EventSink(RecordSink):
     def _singer_validate_message(self, record: dict) -> None:
         missing = [key for key in self._key_properties if key not in record]
         if missing:
-            raise InputError(f"stream '{self.stream_name}': record is missing key properties {', '.join(missing)}")
+            raise MissingKeyPropertiesInputError(
+                f"stream '{self.stream_name}': record is missing key properties {', '.join(missing)}"
+            )
 
     def process_record(self, record: dict, context: dict) -> None:
         event = self._mapper.map(record, self._target.current_time_extracted)

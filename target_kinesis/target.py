@@ -24,7 +24,15 @@ from singer_sdk.singerlib.exceptions import InvalidInputLine
 from target_kinesis import __version__
 from target_kinesis.aws import AwsClients
 from target_kinesis.deadletter import DeadLetters
-from target_kinesis.errors import ConfigError, DeliveryError, InputError, PreflightError, TargetKinesisError
+from target_kinesis.errors import (
+    ConfigError,
+    DeliveryError,
+    InputError,
+    MissingKeyPropertiesInputError,
+    PreflightError,
+    RecordBeforeSchemaError,
+    TargetKinesisError,
+)
 from target_kinesis.mapping import EventSpec
 from target_kinesis.producer import Producer
 from target_kinesis.reader import LineReader
@@ -236,15 +244,20 @@ class TargetKinesis(Target):
             self.logger.info("Termination signal: delivering buffered records and emitting state")
             self._draining = True
             self.drain_all(is_endofpipe=True)
+            self.writer.flush()
         except _BAD_INPUT as exc:
             error = self._input_error(exc)
             self._draining = True
-            self.drain_all()  # may raise DeliveryError, which then is the error to report
+            # Deliver everything read before the bad line; a DeliveryError raised here
+            # is then the error to report.
+            self.drain_all()
+            self.writer.flush()
             raise error from None
         finally:
             self._shutdown()
 
     def _input_error(self, exc: BaseException) -> InputError:
+        """The same problem as one line with the input line number, keeping the SDK's type."""
         message = str(exc.args[0]) if exc.args else type(exc).__name__
         message = message.splitlines()[0] if message else type(exc).__name__
         if isinstance(exc, RecordsWithoutSchemaException):
@@ -252,6 +265,10 @@ class TargetKinesis(Target):
         line = getattr(self.message_reader, "line_number", None)
         if line and not message.startswith("input line"):
             message = f"input line {line}: {message}"
+        if isinstance(exc, RecordsWithoutSchemaException):
+            return RecordBeforeSchemaError(message)
+        if isinstance(exc, MissingKeyPropertiesError):
+            return MissingKeyPropertiesInputError(message)
         return InputError(message)
 
     def _shutdown(self) -> None:
