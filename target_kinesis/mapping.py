@@ -25,6 +25,14 @@ from target_kinesis.errors import ConfigError, InputError
 EVENT_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 SPEC_TYPES = (*EVENT_TYPES, "passthrough", "audience")
 AUDIENCE_FORMATS = ("segment", "mparticle")
+#: Where an event type carries its record fields, as Segment's libraries build them.
+_PAYLOAD_KEY = {
+    "track": "properties",
+    "page": "properties",
+    "screen": "properties",
+    "identify": "traits",
+    "group": "traits",
+}
 
 #: Fixed namespace: changing it would change every messageId users have stored.
 _NAMESPACE = uuid.UUID("6f1f6a5e-2b7c-4c1e-9a55-7a1d3c0b5e11")
@@ -452,10 +460,7 @@ class EventMapper:
         context = dict(context) if isinstance(context, Mapping) else {}
         context.setdefault("library", dict(_LIBRARY))
         body["context"] = context
-        if event_type in ("track", "page", "screen"):
-            if body.get("properties") is None:
-                body["properties"] = {}
-        elif event_type in ("identify", "group"):
-            if body.get("traits") is None:
-                body["traits"] = {}
+        payload = _PAYLOAD_KEY.get(event_type)
+        if payload and body.get(payload) is None:  # a null payload is missing too
+            body[payload] = {}
         return Event(body, event_type, name, message_id, user_id, anonymous_id, self.stream)

@@ -213,7 +213,7 @@ class Producer:
                 continue
 
             self.stats.add(calls=1)
-            refused = [(entry, error) for entry, error in zip(remaining, results) if error is not None]
+            refused = [(entry, error) for entry, error in zip(remaining, results, strict=True) if error is not None]
             if len(refused) < len(remaining):
                 refused_ids = {id(entry) for entry, _ in refused}
                 accepted = [entry for entry in remaining if id(entry) not in refused_ids]

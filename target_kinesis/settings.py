@@ -87,9 +87,9 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
     ),
     th.Property(
         "role_session_duration_seconds",
-        th.IntegerType(minimum=1, maximum=43200),
+        th.IntegerType(minimum=900, maximum=43200),
         default=3600,
-        description="DurationSeconds of AssumeRole; credentials are refreshed well before they expire.",
+        description="DurationSeconds of AssumeRole (900 to 43200, within the role's maximum); credentials are refreshed well before they expire.",
     ),
     # -- record to event
     th.Property("events", th.ObjectType(additional_properties=True), description=_EVENT_SPEC_DOC),

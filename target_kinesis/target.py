@@ -100,6 +100,7 @@ class TargetKinesis(Target):
         self._clients: AwsClients | None = None
         self._dead_letters: DeadLetters | None = None
         self._draining = False
+        self._last_state_written: dict | None = None
 
     @classmethod
     def get_plugin_version(cls) -> str:
@@ -226,8 +227,11 @@ class TargetKinesis(Target):
         """Emit STATE only once AWS acknowledged every record read before it."""
         if self._writer is not None:
             self._writer.flush()
-        super()._write_state_message(state)
         self._last_checkpoint = time.monotonic()
+        if state == self._last_state_written:
+            return  # the same bookmark again tells Meltano nothing new
+        super()._write_state_message(state)
+        self._last_state_written = state
 
     def process_endofpipe(self) -> None:
         super().process_endofpipe()
