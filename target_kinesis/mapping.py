@@ -409,7 +409,8 @@ class EventMapper:
             value = record.get(field_name)
             if value is not None:
                 identities[identity] = value
-        seconds = to_unix_seconds(record.get(self.timestamp_field)) if self.timestamp_field else None
+        # SPEC: from timestamp_field, else now (not the replication key of track events).
+        seconds = to_unix_seconds(record.get(spec.timestamp_field)) if spec.timestamp_field else None
         if seconds is None:
             seconds = int(self._clock())
         audience_id = record.get(spec.audience_id_field) if spec.audience_id_field else None

@@ -124,21 +124,24 @@ class Producer:
     def _pump(self, *, force: bool) -> None:
         """Hand ready batches to workers while slots are free (lock held).
 
-        When every slot is busy and a full batch is waiting, wait: that is the
+        When the backlog is full (a whole batch waits, or per_key: too many records
+        wait behind keys already in flight), wait for a call to finish: that is the
         backpressure that keeps memory flat whatever the input size.
         """
         while True:
             self._raise_if_failed()
-            if self._in_flight >= self._max_in_flight:
-                if force or self._batcher.backlog_full():
-                    self._cond.wait(timeout=1.0)
+            if self._in_flight < self._max_in_flight:
+                batch = self._batcher.pop_ready(force=force)
+                if batch is not None:
+                    self._in_flight += 1
+                    self._executor.submit(self._run, batch)
                     continue
-                return
-            batch = self._batcher.pop_ready(force=force)
-            if batch is None:
-                return
-            self._in_flight += 1
-            self._executor.submit(self._run, batch)
+            if self._in_flight > 0 and (
+                self._batcher.backlog_full() or (force and self._in_flight >= self._max_in_flight)
+            ):
+                self._cond.wait(timeout=1.0)
+                continue
+            return
 
     def _oversized(self, data: bytes, key: str | None, size: int) -> None:
         where = f"{self.destination.service} stream '{self.destination.stream}'"

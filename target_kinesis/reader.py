@@ -1,8 +1,8 @@
 """Reading Singer messages: fast, exact numbers, and a line number for every error.
 
 orjson parses most lines several times faster than the stdlib; but it turns integers
-beyond 64 bits and long decimals into floats, silently changing them. A line with a run
-of 17+ digits therefore takes the stdlib path with `Decimal`, which keeps the number
+beyond 64 bits and long decimals into floats, silently changing them. A line with 16 or
+more digits in a row (a decimal point among them) therefore takes the stdlib path with `Decimal`, which keeps the number
 exactly as the tap wrote it.
 """
 
@@ -20,7 +20,8 @@ from singer_sdk.singerlib.encoding.base import GenericSingerReader, SingerMessag
 
 from target_kinesis.errors import InputError
 
-_LONG_NUMBER = re.compile(rb"\d{17,}")
+# 16+ significant digits, a decimal point allowed among them: what a double may not hold.
+_LONG_NUMBER = re.compile(rb"\d(?:\.?\d){15,}")
 _MESSAGE_TYPES = frozenset(m.value for m in SingerMessageType)
 
 

@@ -13,12 +13,15 @@ from dataclasses import dataclass
 
 import backoff
 from botocore.exceptions import (
+    BotoCoreError,
     ClientError,
     ConnectTimeoutError,
     HTTPClientError,
     NoCredentialsError,
+    ParamValidationError,
     ReadTimeoutError,
 )
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 
 class Action(enum.Enum):
@@ -41,6 +44,10 @@ _RETRY = ErrorRule(Action.RETRY)
 _THROTTLE = ErrorRule(Action.RETRY, throttle=True)
 _REFRESH = ErrorRule(Action.REFRESH, hint="the session token expired; credentials are refreshed")
 _IAM = "check that the IAM policy grants {action} on this stream and that region is right"
+_INVALID = (
+    "AWS rejected the request as invalid: check max_batch_bytes and max_record_bytes against the "
+    "stream's limits, the partition_key values and the stream name"
+)
 _KMS = "check that the role may use the stream's KMS key (kms:GenerateDataKey) and that the key is enabled"
 
 #: AWS error code -> what we do. Codes are the same at request level and in the per-record
@@ -72,7 +79,10 @@ ERROR_RULES: dict[str, ErrorRule] = {
     # Credentials.
     "ExpiredTokenException": _REFRESH,
     "ExpiredToken": _REFRESH,
-    "RequestExpired": _REFRESH,
+    # The signature's time is too old: usually a machine clock that is off by minutes.
+    "RequestExpired": ErrorRule(
+        Action.RETRY, hint="check the machine's clock (request signatures expire after 5 minutes)"
+    ),
     # Fatal: configuration or permission problems.
     "ResourceNotFoundException": ErrorRule(
         Action.FATAL, hint="the stream does not exist in this account and region (check region and the stream name)"
@@ -92,8 +102,9 @@ ERROR_RULES: dict[str, ErrorRule] = {
     "KMSInvalidStateException": ErrorRule(Action.FATAL, hint=_KMS),
     "KMSOptInRequired": ErrorRule(Action.FATAL, hint=_KMS),
     "KMSOptInRequiredException": ErrorRule(Action.FATAL, hint=_KMS),
-    "ValidationException": ErrorRule(Action.FATAL, hint="AWS rejected the request as invalid"),
-    "InvalidArgumentException": ErrorRule(Action.FATAL, hint="AWS rejected the request as invalid"),
+    "ValidationException": ErrorRule(Action.FATAL, hint=_INVALID),
+    "InvalidArgumentException": ErrorRule(Action.FATAL, hint=_INVALID),
+    "ParamValidationError": ErrorRule(Action.FATAL, hint=_INVALID),
     "SerializationException": ErrorRule(Action.FATAL, hint="AWS could not read the request"),
 }
 
@@ -123,10 +134,15 @@ def error_code(exc: BaseException) -> tuple[str, str, int | None]:
         return "ReadTimeout", "no answer within read_timeout", None
     if isinstance(exc, ConnectTimeoutError):
         return "ConnectTimeout", "could not connect within connect_timeout", None
-    if isinstance(exc, HTTPClientError):
+    if isinstance(exc, (HTTPClientError, BotoConnectionError)):
+        # Resets, refused connections, DNS and TLS failures: no answer from AWS at all.
         return "ConnectionError", type(exc).__name__, None
     if isinstance(exc, NoCredentialsError):
         return "NoCredentials", "unable to locate credentials", None
+    if isinstance(exc, ParamValidationError):
+        return "ParamValidationError", str(exc).replace("\n", " "), None
+    if isinstance(exc, BotoCoreError):
+        return type(exc).__name__, str(exc).split("\n", 1)[0], None
     raise exc
 
 

@@ -255,6 +255,12 @@ class Settings:
             return limits.default_batch_bytes
         return min(self.max_batch_bytes, limits.max_batch_bytes)
 
+    def record_bytes(self, service: str) -> int | None:
+        """The configured record maximum for a service, capped at the service's limit."""
+        if self.max_record_bytes is None:
+            return None
+        return min(self.max_record_bytes, SERVICES[service].limits.max_record_bytes)
+
     def newline(self, service: str) -> bool:
         if self.append_newline is None:
             return SERVICES[service].default_append_newline
@@ -319,18 +325,18 @@ class Settings:
             connect_timeout=float(config.get("connect_timeout") or 10),
             read_timeout=float(config.get("read_timeout") or 60),
         )
-        for destination in settings.destinations:
-            limits = SERVICES[destination.service].limits
-            if settings.max_batch_bytes is not None and settings.max_batch_bytes > limits.max_batch_bytes:
-                raise ConfigError(
-                    f"setting 'max_batch_bytes' is above the {destination.service} limit of "
-                    f"{limits.max_batch_bytes} bytes per call (stream '{destination.stream}')"
-                )
-            if settings.max_record_bytes is not None and settings.max_record_bytes > limits.max_record_bytes:
-                raise ConfigError(
-                    f"setting 'max_record_bytes' is above the {destination.service} limit of "
-                    f"{limits.max_record_bytes} bytes per record (stream '{destination.stream}')"
-                )
+        # A value above every used service's limit is a mistake; one between two limits
+        # (5 MiB with Kinesis and Firehose destinations) is capped per service.
+        used = [SERVICES[service] for service in {d.service for d in settings.destinations}]
+        for name, limit_of in (
+            ("max_batch_bytes", lambda svc: svc.limits.max_batch_bytes),
+            ("max_record_bytes", lambda svc: svc.limits.max_record_bytes),
+        ):
+            value = getattr(settings, name)
+            ceiling = max(limit_of(svc) for svc in used)
+            if value is not None and value > ceiling:
+                names = " and ".join(sorted(svc.name for svc in used))
+                raise ConfigError(f"setting '{name}' is above the {names} limit of {ceiling} bytes")
         return settings
 
 

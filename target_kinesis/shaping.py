@@ -112,7 +112,9 @@ class PartitionKeys:
             return clamp_key(event.message_id)
         value = _text(_lookup(event.body, self._path))
         if value is None and self.setting == "userId":
-            value = _text(event.body.get("anonymousId"))
+            # Segment: userId || anonymousId; mParticle audience records carry the user
+            # as UserIdentities.CustomerId, so one user's enter/exit stay on one shard.
+            value = _text(event.body.get("anonymousId")) or _text(_lookup(event.body, ("UserIdentities", "CustomerId")))
         return clamp_key(value or event.message_id)
 
 

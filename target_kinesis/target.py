@@ -148,7 +148,7 @@ class TargetKinesis(Target):
             service = SERVICES[destination.service]
             client = self._clients.client(destination.service)
             stream_max = self._preflight(destination, client) if s.preflight_check else None
-            max_record = s.max_record_bytes or stream_max or service.limits.default_record_bytes
+            max_record = s.record_bytes(destination.service) or stream_max or service.limits.default_record_bytes
             if stream_max and max_record > stream_max:
                 self.logger.warning(
                     "max_record_bytes %d is above the %d bytes stream '%s' accepts; using %d",
