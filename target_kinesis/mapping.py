@@ -9,6 +9,7 @@ consumers can drop the duplicates.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import time
 import uuid
@@ -149,9 +150,20 @@ def _canonical(value: Any) -> bytes:
     return orjson.dumps(value, default=json_default, option=_JSON_OPTS | orjson.OPT_SORT_KEYS)
 
 
+_NAMESPACE_BYTES = _NAMESPACE.bytes
+
+
 def deterministic_id(*parts: Any) -> str:
-    """A UUID that depends only on `parts`, so a replay yields the same id."""
-    return str(uuid.uuid5(_NAMESPACE, _canonical(parts).decode()))
+    """A UUID (version 5) that depends only on `parts`, so a replay yields the same id.
+
+    Computed as uuid.uuid5 does (SHA-1 of namespace and name, version and variant bits
+    set), without building UUID objects: this runs once per record.
+    """
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + _canonical(parts)).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def iso_now() -> str:
@@ -246,6 +258,9 @@ class EventMapper:
         self.timestamp_field = spec.timestamp_field or (
             replication_key if replication_key and _is_date_time(properties.get(replication_key)) else None
         )
+        # Tap bookkeeping (`_sdc_*`: file mtimes, extraction times) changes between runs
+        # of the same data; it must not change the ids a replay produces.
+        self._volatile = tuple(name for name in properties if name.startswith("_sdc_"))
         self._clock = clock or time.time
         self._now_second = -1
         self._now_text = ""
@@ -282,13 +297,18 @@ class EventMapper:
             value = _id_text(record.get(self.spec.message_id_field))
             if value:
                 return value
-        return deterministic_id(self.stream, self._keys(record), record)
+        return deterministic_id(self.stream, self._keys(record), self._content(record))
+
+    def _content(self, record: Mapping[str, Any]) -> Mapping[str, Any]:
+        if not self._volatile:
+            return record
+        return {name: value for name, value in record.items() if name not in self._volatile}
 
     def _anonymous_fallback(self, record: Mapping[str, Any]) -> str:
         """An anonymousId for a record with no user: stable per stream and primary key."""
         if self.key_properties:
             return deterministic_id("anonymousId", self.stream, self._keys(record))
-        return deterministic_id("anonymousId", self.stream, record)
+        return deterministic_id("anonymousId", self.stream, self._content(record))
 
     def _timestamp(self, record: Mapping[str, Any], time_extracted: Any) -> str:
         if self.timestamp_field:

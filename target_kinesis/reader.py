@@ -21,6 +21,8 @@ from singer_sdk.singerlib.encoding.base import GenericSingerReader, SingerMessag
 from target_kinesis.errors import InputError
 
 # 16+ significant digits, a decimal point allowed among them: what a double may not hold.
+# A cheap character-class scan finds candidates; the exact pattern confirms them.
+_CANDIDATE = re.compile(rb"[0-9.]{16,}")
 _LONG_NUMBER = re.compile(rb"\d(?:\.?\d){15,}")
 _MESSAGE_TYPES = frozenset(m.value for m in SingerMessageType)
 
@@ -28,7 +30,7 @@ _MESSAGE_TYPES = frozenset(m.value for m in SingerMessageType)
 def parse_line(line: bytes | str) -> dict[str, t.Any]:
     """One Singer message; raises ValueError when the line is not a JSON object."""
     raw = line.encode() if isinstance(line, str) else line
-    if _LONG_NUMBER.search(raw):
+    if _CANDIDATE.search(raw) and _LONG_NUMBER.search(raw):
         message = json.loads(raw, parse_float=Decimal)
     else:
         try:

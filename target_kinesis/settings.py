@@ -21,6 +21,17 @@ from target_kinesis.mapping import EventSpec
 from target_kinesis.routing import Destination, Rule
 from target_kinesis.services import SERVICES, stream_name_problem
 
+
+def _seconds(**bounds: float) -> th.CustomType:
+    """A number of seconds, also accepted as numeric text.
+
+    Meltano 4.4 cannot pass a `decimal` setting set by environment variable (it fails to
+    serialize the Decimal), so meltano.yml declares these as strings and we accept
+    "2.5" as well as 2.5. Bounds apply to numbers; text is checked in from_config.
+    """
+    return th.CustomType({"type": ["number", "string"], "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*$", **bounds})
+
+
 SECRET_SETTINGS = frozenset({"aws_secret_access_key", "aws_session_token", "external_id"})
 MAX_BATCH_RECORDS = 500
 
@@ -158,13 +169,13 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
     ),
     th.Property(
         "retry_base_delay",
-        th.NumberType(minimum=0, maximum=60),
+        _seconds(minimum=0, maximum=60),
         default=0.1,
         description="Seconds of the first backoff; each retry doubles it (full jitter), up to retry_max_delay.",
     ),
     th.Property(
         "retry_max_delay",
-        th.NumberType(minimum=0, maximum=300),
+        _seconds(minimum=0, maximum=300),
         default=10,
         description="Longest backoff between two attempts, in seconds.",
     ),
@@ -188,7 +199,7 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
     ),
     th.Property(
         "state_flush_seconds",
-        th.NumberType(minimum=0),
+        _seconds(minimum=0),
         default=60,
         description="When a STATE arrives and this long has passed since the last checkpoint, deliver everything buffered and emit STATE.",
     ),
@@ -200,11 +211,9 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         description="per_key: records with the same partition key reach the stream in input order, even across retries.",
     ),
     th.Property(
-        "connect_timeout", th.NumberType(exclusive_minimum=0), default=10, description="Seconds, for every AWS call."
+        "connect_timeout", _seconds(exclusiveMinimum=0), default=10, description="Seconds, for every AWS call."
     ),
-    th.Property(
-        "read_timeout", th.NumberType(exclusive_minimum=0), default=60, description="Seconds, for every AWS call."
-    ),
+    th.Property("read_timeout", _seconds(exclusiveMinimum=0), default=60, description="Seconds, for every AWS call."),
 ).to_dict()
 
 
@@ -289,6 +298,20 @@ class Settings:
         if not partition_key.strip("."):
             raise ConfigError("setting 'partition_key' must name a field path, messageId or random")
 
+        seconds = {
+            name: _number(config, name, default)
+            for name, default in (
+                ("retry_base_delay", 0.1),
+                ("retry_max_delay", 10.0),
+                ("state_flush_seconds", 60.0),
+                ("connect_timeout", 10.0),
+                ("read_timeout", 60.0),
+            )
+        }
+        for name in ("connect_timeout", "read_timeout"):
+            if seconds[name] <= 0:
+                raise ConfigError(f"setting '{name}' must be greater than 0")
+
         region = (
             config.get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         )
@@ -315,15 +338,15 @@ class Settings:
             max_record_bytes=config.get("max_record_bytes"),
             max_concurrent_requests=int(config.get("max_concurrent_requests") or 4),
             max_retries=int(config.get("max_retries", 10)),
-            retry_base_delay=float(config.get("retry_base_delay", 0.1)),
-            retry_max_delay=float(config.get("retry_max_delay", 10)),
+            retry_base_delay=seconds["retry_base_delay"],
+            retry_max_delay=seconds["retry_max_delay"],
             on_oversized_record=on_oversized,
             dead_letter_path=dead_letter_path,
             preflight_check=bool(config.get("preflight_check", True)),
-            state_flush_seconds=float(config.get("state_flush_seconds", 60)),
+            state_flush_seconds=seconds["state_flush_seconds"],
             ordering=config.get("ordering") or "none",
-            connect_timeout=float(config.get("connect_timeout") or 10),
-            read_timeout=float(config.get("read_timeout") or 60),
+            connect_timeout=seconds["connect_timeout"],
+            read_timeout=seconds["read_timeout"],
         )
         # A value above every used service's limit is a mistake; one between two limits
         # (5 MiB with Kinesis and Firehose destinations) is capped per service.
@@ -338,6 +361,16 @@ class Settings:
                 names = " and ".join(sorted(svc.name for svc in used))
                 raise ConfigError(f"setting '{name}' is above the {names} limit of {ceiling} bytes")
         return settings
+
+
+def _number(config: Mapping[str, Any], name: str, default: float) -> float:
+    value = config.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting '{name}' must be a number of seconds") from None
 
 
 def _rules(config: Mapping[str, Any], default_service: str) -> tuple[Rule, ...]:

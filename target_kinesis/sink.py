@@ -6,9 +6,11 @@ import typing as t
 
 from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks import RecordSink
+from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
 from target_kinesis.errors import InputError, MissingKeyPropertiesInputError
 from target_kinesis.mapping import EventMapper
+from target_kinesis.validation import build_validator
 
 if t.TYPE_CHECKING:
     from target_kinesis.target import TargetKinesis
@@ -29,6 +31,11 @@ class EventSink(RecordSink):
             schema=schema,
             replication_key=target.replication_key(stream_name),
         )
+
+    def get_validator(self) -> BaseJSONSchemaValidator | None:
+        if not self.validate_schema:
+            return None
+        return build_validator(self.schema, self.stream_name)
 
     def _validate_and_parse(self, record: dict) -> dict:
         """Validate without the SDK's traceback logging and without its datetime parsing.

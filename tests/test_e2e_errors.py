@@ -105,7 +105,9 @@ def test_bad_input_delivers_what_came_before(moto_server, tmp_path, bad_line, ex
         + "\n"
         + singer_lines(record("users", {"id": 99, "user_id": "after"}), state({"at": 99}))
     )
-    run = run_target(base_config(moto_server.url, stream_name=stream), text, endpoint=moto_server.url, tmp_path=tmp_path)
+    run = run_target(
+        base_config(moto_server.url, stream_name=stream), text, endpoint=moto_server.url, tmp_path=tmp_path
+    )
     assert run.returncode != 0
     line = _error_line(run)
     assert expected in line
@@ -136,7 +138,12 @@ def test_oversized_record_policies(moto_server, tmp_path):
     assert [json.loads(r.data)["properties"]["id"] for r in read_kinesis(kinesis, stream)] == [1]
 
     kinesis, stream = _stream(moto_server)
-    skipped = run_target({**config, "stream_name": stream, "on_oversized_record": "skip"}, text, endpoint=moto_server.url, tmp_path=tmp_path)
+    skipped = run_target(
+        {**config, "stream_name": stream, "on_oversized_record": "skip"},
+        text,
+        endpoint=moto_server.url,
+        tmp_path=tmp_path,
+    )
     assert skipped.returncode == 0, skipped.stderr[-2000:]
     assert skipped.summary(f"kinesis:{stream}")["skipped"] == 1
     assert sorted(json.loads(r.data)["properties"]["id"] for r in read_kinesis(kinesis, stream)) == [1, 3]

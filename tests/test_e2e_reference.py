@@ -131,7 +131,9 @@ def test_segment_firehose_routing_and_personas(moto_server, tmp_path):
         record("signups", {"id": 2, "userId": "user_2", "event_name": "Trial Started"}),
         schema("users", {"id": {"type": "string"}, "email": {"type": "string"}}, ["id"]),
         record("users", {"id": "user_1", "email": "a@example.com"}),
-        schema("audiences", {"user_id": {"type": "string"}, "audience": {"type": "string"}, "member": {"type": "boolean"}}),
+        schema(
+            "audiences", {"user_id": {"type": "string"}, "audience": {"type": "string"}, "member": {"type": "boolean"}}
+        ),
         record("audiences", {"user_id": "user_1", "audience": "Order Completed Last 30 Days", "member": True}),
         record("audiences", {"user_id": "user_2", "audience": "Order Completed Last 30 Days", "member": False}),
     ]

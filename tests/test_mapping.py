@@ -644,3 +644,23 @@ def test_from_setting_rejects_include_and_exclude_together() -> None:
 def test_from_setting_rejects_wrong_value_types(raw: object) -> None:
     with pytest.raises(ConfigError):
         EventSpec.from_setting("orders", raw)
+
+
+def test_message_id_ignores_tap_bookkeeping_fields() -> None:
+    """`_sdc_*` columns (file mtimes, extraction times) change between runs of the same data;
+    a replay must still produce the same messageId."""
+    schema = {"properties": {"id": {"type": "integer"}, "_sdc_last_modified": {"type": "string"}}}
+    mapper = EventMapper("s", EventSpec(), key_properties=["id"], schema=schema)
+    first = mapper.map({"id": 1, "user_id": "u", "_sdc_last_modified": "2026-01-01T00:00:00Z"})
+    again = mapper.map({"id": 1, "user_id": "u", "_sdc_last_modified": "2026-02-02T00:00:00Z"})
+    changed = mapper.map({"id": 1, "user_id": "u2", "_sdc_last_modified": "2026-02-02T00:00:00Z"})
+    assert first.message_id == again.message_id
+    assert changed.message_id != first.message_id
+
+
+def test_deterministic_id_is_a_standard_uuid5() -> None:
+    """Our fast path must give exactly what uuid.uuid5 gives, or stored ids would change."""
+    from target_kinesis.mapping import _NAMESPACE, _canonical, deterministic_id
+
+    parts = ("orders", [7], {"total": 1.5, "name": "é"})
+    assert deterministic_id(*parts) == str(uuid.uuid5(_NAMESPACE, _canonical(parts).decode()))

@@ -1,0 +1,218 @@
+"""Write deterministic, realistic Singer input for the target-kinesis benchmark.
+
+One SCHEMA message for stream ``orders`` (key ``order_id``, replication key ``created_at``),
+N RECORD messages of nested order events (~450 bytes a line), a STATE message every
+10,000 records and one at the end.
+
+Usage::
+
+    python bench/generate.py --records 100000 --out bench/out/orders-100000.singer [--seed 42]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import sys
+import tempfile
+from collections.abc import Iterator
+
+try:  # orjson is a dependency of the project; fall back to json for a bare interpreter
+    import orjson
+
+    def _dumps(obj: object) -> bytes:
+        return orjson.dumps(obj)
+
+except ImportError:  # pragma: no cover
+    import json
+
+    def _dumps(obj: object) -> bytes:
+        return json.dumps(obj, separators=(",", ":")).encode()
+
+
+STREAM = "orders"
+STATE_EVERY = 10_000
+EPOCH = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+
+SCHEMA = {
+    "type": "SCHEMA",
+    "stream": STREAM,
+    "key_properties": ["order_id"],
+    "bookmark_properties": ["created_at"],
+    "schema": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["order_id", "user_id", "created_at", "total", "currency", "items"],
+        "properties": {
+            "order_id": {"type": "string"},
+            "user_id": {"type": "string"},
+            "anonymous_id": {"type": ["string", "null"]},
+            "created_at": {"type": "string", "format": "date-time"},
+            "status": {"type": "string", "enum": ["placed", "paid", "shipped", "delivered"]},
+            "total": {"type": "number"},
+            "currency": {"type": "string"},
+            "is_gift": {"type": "boolean"},
+            "coupon": {"type": ["string", "null"]},
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "sku": {"type": "string"},
+                        "qty": {"type": "integer"},
+                        "price": {"type": "number"},
+                    },
+                },
+            },
+            "shipping": {
+                "type": "object",
+                "properties": {
+                    "method": {"type": "string"},
+                    "cost": {"type": "number"},
+                    "address": {
+                        "type": "object",
+                        "properties": {
+                            "city": {"type": "string"},
+                            "country": {"type": "string"},
+                            "postal_code": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+_PRICES = [24.5, 12.0, 49.9, 6.75, 89.0, 19.99, 27.25, 22.4]
+_CITIES = [
+    ("Berlin", "DE", "10115"),
+    ("Lyon", "FR", "69001"),
+    ("Austin", "US", "73301"),
+    ("Osaka", "JP", "530-0001"),
+    ("Porto", "PT", "4000-001"),
+    ("Leeds", "GB", "LS1 1AA"),
+]
+_CURRENCIES = ["EUR", "USD", "GBP", "JPY"]
+_STATUSES = ["placed", "paid", "shipped", "delivered"]
+_METHODS = ["standard", "express", "pickup"]
+_COUPONS = ["WELCOME10", "SPRING24", "FREESHIP"]
+
+
+def _iso(ts: dt.datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def make_record(rng: random.Random, i: int) -> dict:
+    created = EPOCH + dt.timedelta(seconds=i * 3, milliseconds=rng.randrange(3000))
+    items = []
+    for _ in range(rng.choice((2, 2, 3))):
+        items.append(
+            {
+                "sku": f"SKU-{rng.randrange(100000):05d}",
+                "qty": rng.randint(1, 4),
+                "price": rng.choice(_PRICES),
+            }
+        )
+    city, country, postal = rng.choice(_CITIES)
+    cost = rng.choice((0.0, 4.95, 9.9))
+    total = round(sum(it["qty"] * it["price"] for it in items) + cost, 2)
+    return {
+        "order_id": f"ord_{i:010d}",
+        "user_id": f"usr_{rng.randrange(1_000_000):07d}",
+        "anonymous_id": (f"anon-{rng.getrandbits(48):012x}" if rng.random() < 0.2 else None),
+        "created_at": _iso(created),
+        "status": rng.choice(_STATUSES),
+        "total": total,
+        "currency": rng.choice(_CURRENCIES),
+        "is_gift": rng.random() < 0.1,
+        "coupon": rng.choice(_COUPONS) if rng.random() < 0.25 else None,
+        "items": items,
+        "shipping": {
+            "method": rng.choice(_METHODS),
+            "cost": cost,
+            "address": {"city": city, "country": country, "postal_code": postal},
+        },
+    }
+
+
+def _state(value: str | None) -> bytes:
+    bookmarks = {STREAM: {"replication_key": "created_at", "replication_key_value": value}}
+    return _dumps({"type": "STATE", "value": {"bookmarks": bookmarks}})
+
+
+def lines(records: int, seed: int = 42) -> Iterator[bytes]:
+    """Yield the Singer lines (without newline) of an input of ``records`` records."""
+    rng = random.Random(seed)
+    yield _dumps(SCHEMA)
+    last = None
+    for i in range(records):
+        rec = make_record(rng, i)
+        last = rec["created_at"]
+        yield _dumps({"type": "RECORD", "stream": STREAM, "record": rec})
+        if (i + 1) % STATE_EVERY == 0:
+            yield _state(last)
+    yield _state(last)
+
+
+def write(records: int, out: str, seed: int = 42) -> dict:
+    """Write the input atomically to ``out``; return stats."""
+    out_dir = os.path.dirname(os.path.abspath(out))
+    os.makedirs(out_dir, exist_ok=True)
+    n_lines = 0
+    record_bytes = 0
+    fd, tmp = tempfile.mkstemp(prefix=".gen-", dir=out_dir)
+    try:
+        with os.fdopen(fd, "wb", buffering=1 << 20) as fh:
+            buf: list[bytes] = []
+            for line in lines(records, seed):
+                n_lines += 1
+                if line.startswith(b'{"type":"RECORD"'):
+                    record_bytes += len(line) + 1
+                buf.append(line)
+                if len(buf) >= 4096:
+                    buf.append(b"")
+                    fh.write(b"\n".join(buf))
+                    buf.clear()
+            if buf:
+                buf.append(b"")
+                fh.write(b"\n".join(buf))
+        os.replace(tmp, out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return {
+        "records": records,
+        "lines": n_lines,
+        "bytes": os.path.getsize(out),
+        "avg_record_line_bytes": (record_bytes / records) if records else 0.0,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, required=True, help="number of RECORD messages")
+    parser.add_argument("--out", required=True, help="output file ('-' for stdout)")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    if args.records < 0:
+        parser.error("--records must be >= 0")
+    if args.out == "-":
+        out = sys.stdout.buffer
+        for line in lines(args.records, args.seed):
+            out.write(line + b"\n")
+        out.flush()
+        return 0
+    stats = write(args.records, args.out, args.seed)
+    print(
+        f"wrote {stats['records']} records ({stats['lines']} lines, {stats['bytes']} bytes, "
+        f"{stats['avg_record_line_bytes']:.0f} bytes/RECORD line) to {args.out}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
