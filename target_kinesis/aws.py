@@ -12,10 +12,14 @@ import threading
 from typing import Any
 
 import boto3
+import botocore
 import botocore.session
+import orjson
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
-from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 
 from target_kinesis import __version__
 from target_kinesis.errors import ConfigError, PreflightError
@@ -50,6 +54,7 @@ class AwsClients:
             user_agent_extra=f"target-kinesis/{__version__}",
         )
         self.session = self._build_session()
+        self._user_agent = f"target-kinesis/{__version__} botocore/{botocore.__version__}"
 
     # -- sessions ------------------------------------------------------------------
 
@@ -126,6 +131,49 @@ class AwsClients:
                     service, endpoint_url=self.settings.endpoint_url, config=self.config
                 )
             return found
+
+    def json_call(self, service: str, target: str, body: bytes) -> dict[str, Any]:
+        """POST one pre-serialized JSON request (the hot path: PutRecords / PutRecordBatch).
+
+        botocore validates, serializes (stdlib json, base64 in Python) and parses every
+        call; for 500 records that was a fifth of the target's CPU. Here the body is built
+        by orjson, and the request is signed with SigV4 and sent over the client's own
+        connection pool, endpoint, proxies and time-outs. Errors are raised as the same
+        botocore exceptions a client call raises, so `retry.py` classifies them alike.
+        """
+        client = self.client(service)
+        meta = client.meta
+        request = AWSRequest(
+            method="POST",
+            url=meta.endpoint_url + "/",
+            data=body,
+            headers={
+                "Content-Type": "application/x-amz-json-1.1",
+                "X-Amz-Target": target,
+                "User-Agent": self._user_agent,
+            },
+        )
+        credentials = self.session.get_credentials()
+        if credentials is None:
+            raise NoCredentialsError()
+        SigV4Auth(credentials.get_frozen_credentials(), meta.service_model.signing_name, meta.region_name).add_auth(
+            request
+        )
+        # The client's own HTTP session: same pool, proxies, TLS and time-outs.
+        response = client._endpoint.http_session.send(request.prepare())
+        try:
+            answer = orjson.loads(response.content) if response.content else {}
+        except orjson.JSONDecodeError:
+            answer = {}
+        if response.status_code == 200 and isinstance(answer, dict):
+            return answer
+        error = answer if isinstance(answer, dict) else {}
+        code = str(error.get("__type") or error.get("code") or response.status_code).rsplit("#", 1)[-1]
+        message = str(error.get("message") or error.get("Message") or "")
+        raise ClientError(
+            {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": response.status_code}},
+            target.rsplit(".", 1)[-1],
+        )
 
     def refresh_credentials(self) -> bool:
         """Refresh assumed-role credentials now; False when there is nothing we can refresh."""

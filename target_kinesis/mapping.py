@@ -38,6 +38,7 @@ _PAYLOAD_KEY = {
 #: Fixed namespace: changing it would change every messageId users have stored.
 _NAMESPACE = uuid.UUID("6f1f6a5e-2b7c-4c1e-9a55-7a1d3c0b5e11")
 _LIBRARY = {"name": "target-kinesis", "version": __version__}
+_CONTEXT = {"library": _LIBRARY}
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "enter", "entered", "add", "added", "member", "in"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "exit", "exited", "remove", "removed", "nonmember", "out"})
@@ -324,7 +325,9 @@ class EventMapper:
         if spec.exclude_fields is not None:
             excluded = spec.exclude_fields
             return {name: value for name, value in record.items() if name not in excluded}
-        return dict(record)
+        # The record itself: it is ours (parsed for this event alone), and the privacy
+        # switches copy any container before they change it.
+        return record
 
     # -- the mapping ---------------------------------------------------------------
 
@@ -355,7 +358,7 @@ class EventMapper:
         body["messageId"] = message_id
         body["timestamp"] = timestamp
         body["sentAt"] = self._now()
-        body["context"] = {"library": dict(_LIBRARY)}
+        body["context"] = _CONTEXT  # shared and never mutated (privacy switches copy first)
 
         if spec.type == "audience":
             body["traits"] = {snake_case(self._audience_name(record)): self._is_member(record)}

@@ -38,7 +38,7 @@ class Producer:
         self,
         destination: Destination,
         service: Service,
-        client: Any,
+        aws: Any,
         *,
         max_batch_records: int,
         max_batch_bytes: int,
@@ -55,7 +55,7 @@ class Producer:
     ) -> None:
         self.destination = destination
         self.service = service
-        self.client = client
+        self.aws = aws
         self.stats = stats or DestinationStats()
         self.max_record_bytes = min(max_record_bytes, max_batch_bytes)
         self._max_in_flight = max_concurrent_requests
@@ -197,7 +197,7 @@ class Producer:
             for entry in remaining:
                 entry.attempts = attempt
             try:
-                results = self.service.put(self.client, self.destination.stream, [(e.data, e.key) for e in remaining])
+                results = self.service.put(self.aws, self.destination.stream, [(e.data, e.key) for e in remaining])
             except Exception as exc:
                 code, message, status = error_code(exc)
                 self.stats.add(calls=1)

@@ -9,9 +9,12 @@ Each AWS limit is written here once.
 from __future__ import annotations
 
 import re
+from base64 import b64encode
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import orjson
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -98,11 +101,14 @@ class KinesisService:
         return len(data) + (len(key.encode("utf-8")) if key else 0)
 
     @staticmethod
-    def put(client: Any, stream: str, records: Sequence[tuple[bytes, str | None]]) -> list[RecordError | None]:
-        response = client.put_records(
-            StreamName=stream,
-            Records=[{"Data": data, "PartitionKey": key} for data, key in records],
+    def put(aws: Any, stream: str, records: Sequence[tuple[bytes, str | None]]) -> list[RecordError | None]:
+        body = orjson.dumps(
+            {
+                "StreamName": stream,
+                "Records": [{"Data": b64encode(data).decode(), "PartitionKey": key} for data, key in records],
+            }
         )
+        response = aws.json_call("kinesis", "Kinesis_20131202.PutRecords", body)
         return _record_errors(response.get("Records", []), len(records))
 
     @staticmethod
@@ -143,11 +149,11 @@ class FirehoseService:
         return len(data)
 
     @staticmethod
-    def put(client: Any, stream: str, records: Sequence[tuple[bytes, str | None]]) -> list[RecordError | None]:
-        response = client.put_record_batch(
-            DeliveryStreamName=stream,
-            Records=[{"Data": data} for data, _ in records],
+    def put(aws: Any, stream: str, records: Sequence[tuple[bytes, str | None]]) -> list[RecordError | None]:
+        body = orjson.dumps(
+            {"DeliveryStreamName": stream, "Records": [{"Data": b64encode(data).decode()} for data, _ in records]}
         )
+        response = aws.json_call("firehose", "Firehose_20150804.PutRecordBatch", body)
         return _record_errors(response.get("RequestResponses", []), len(records))
 
     @staticmethod

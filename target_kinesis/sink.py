@@ -59,6 +59,20 @@ class EventSink(RecordSink):
                 f"stream '{self.stream_name}': record is missing key properties {', '.join(missing)}"
             )
 
+    def take(self, record: dict) -> None:
+        """The whole per-record path when the SDK's mapper has nothing to do.
+
+        Same steps as the SDK's `_process_record_message` for an identity stream map:
+        drop SDK metadata fields, validate, check key properties, count, process.
+        """
+        self._remove_sdc_metadata_from_record(record)
+        self._validate_and_parse(record)
+        self._singer_validate_message(record)
+        self.tally_record_read()
+        self.process_record(record, {})
+        self.record_counter_metric.increment()
+        self.tally_record_written()
+
     def process_record(self, record: dict, context: dict) -> None:
         event = self._mapper.map(record, self._target.current_time_extracted)
         self._target.writer.write(event)
