@@ -20,6 +20,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+from botocore.hooks import first_non_none_response
 
 from target_kinesis import __version__
 from target_kinesis.errors import ConfigError, PreflightError
@@ -159,8 +160,15 @@ class AwsClients:
         SigV4Auth(credentials.get_frozen_credentials(), meta.service_model.signing_name, meta.region_name).add_auth(
             request
         )
-        # The client's own HTTP session: same pool, proxies, TLS and time-outs.
-        response = client._endpoint.http_session.send(request.prepare())
+        prepared = request.prepare()
+        # As botocore's endpoint does: a `before-send` hook may answer instead of the
+        # network (moto's in-process mock, botocore's Stubber-like tools).
+        operation = target.rsplit(".", 1)[-1]
+        hooked = first_non_none_response(
+            meta.events.emit(f"before-send.{meta.service_model.service_id.hyphenize()}.{operation}", request=prepared)
+        )
+        # Otherwise the client's own HTTP session: same pool, proxies, TLS and time-outs.
+        response = hooked if hooked is not None else client._endpoint.http_session.send(prepared)
         try:
             answer = orjson.loads(response.content) if response.content else {}
         except orjson.JSONDecodeError:
