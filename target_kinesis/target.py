@@ -239,6 +239,10 @@ class TargetKinesis(Target):
                 return
         super()._process_record_message(message_dict)
 
+    def _process_activate_version_message(self, message_dict: dict) -> None:
+        """A stream has no table version to switch: accepted and ignored (the SDK would warn twice)."""
+        self.logger.debug("ACTIVATE_VERSION for stream '%s' ignored", message_dict.get("stream"))
+
     def _process_state_message(self, message_dict: dict) -> None:
         super()._process_state_message(message_dict)
         if time.monotonic() - self._last_checkpoint >= self.settings.state_flush_seconds:
