@@ -391,7 +391,10 @@ def load_settings(path: str) -> Settings:
         raise PolicyError(f"config {path} is not valid JSON: line {getattr(exc, 'lineno', '?')}") from None
     if not isinstance(config, dict):
         raise PolicyError(f"config {path} must be a JSON object")
-    return Settings.from_config(config)
+    try:
+        return Settings.from_config(config)
+    except (TypeError, ValueError, AttributeError):  # e.g. a null or mistyped number; never echo values
+        raise PolicyError(f"config {path}: a setting has a value of the wrong type (null or not a number)") from None
 
 
 def _note(message: str) -> None:

@@ -29,6 +29,9 @@ from target_kinesis.stats import DestinationStats
 logger = logging.getLogger("target-kinesis")
 
 
+_STATIC_EXPIRED = "static credentials expired: supply fresh ones or use role_arn"
+
+
 class OversizedRecordError(InputError):
     """A record above max_record_bytes with on_oversized_record=fail."""
 
@@ -192,6 +195,7 @@ class Producer:
         attempt = 0
         while True:
             if self._abandon.is_set():
+                self._abandoned(remaining)
                 return
             attempt += 1
             for entry in remaining:
@@ -203,15 +207,14 @@ class Producer:
                 self.stats.add(calls=1)
                 rule = classify(code, status)
                 if rule.action is Action.REFRESH and not self._refresh_credentials():
-                    self._fail(
-                        remaining, code, message, "static credentials expired: supply fresh ones or use role_arn"
-                    )
+                    self._fail(remaining, code, message, _STATIC_EXPIRED, attempt)
                     return
                 if rule.action is Action.FATAL or attempt > self._max_retries:
                     self._fail(remaining, code, message, rule.hint or "retries exhausted", attempt)
                     return
                 self.stats.add(retried_records=len(remaining), throttles=int(rule.throttle))
                 if self._abandon.wait(next(delays)):
+                    self._abandoned(remaining)
                     return
                 continue
 
@@ -236,16 +239,26 @@ class Producer:
                 )
                 return
             if any(r.action is Action.REFRESH for _, _, r in rules) and not self._refresh_credentials():
-                code = next(e.code for _, e, r in rules if r.action is Action.REFRESH)
-                self._fail([entry for entry, _ in refused], code, "", "static credentials expired", attempt)
+                expired = next(e for _, e, r in rules if r.action is Action.REFRESH)
+                self._fail([entry for entry, _ in refused], expired.code, expired.message, _STATIC_EXPIRED, attempt)
                 return
             self.stats.add(retried_records=len(refused), throttles=int(any(r.throttle for _, _, r in rules)))
             remaining = [entry for entry, _ in refused]
             if self._abandon.wait(next(delays)):
+                self._abandoned(remaining)
                 return
 
-    def _fail(self, entries: list[Entry], code: str, message: str, hint: str, attempts: int = 0) -> None:
-        """Declare records undeliverable: dead-letter them, count them, stop the run."""
+    def _abandoned(self, entries: list[Entry]) -> None:
+        """Records this batch still held when the run stopped on another batch's error.
+
+        They were not acknowledged: count them and dead-letter them like any other
+        undelivered record, so the summary and the dead-letter file tell the whole story.
+        (A plain close() after a clean flush leaves nothing behind to abandon.)
+        """
+        if entries and self._error is not None:
+            self._record_failure(entries, "Abandoned", "not sent: the run stopped on an error in another batch")
+
+    def _record_failure(self, entries: list[Entry], code: str, message: str, attempts: int = 0) -> None:
         for entry in entries:
             self._dead_letters.write(
                 reason="undeliverable",
@@ -258,6 +271,11 @@ class Producer:
                 attempts=entry.attempts or attempts,
             )
         self.stats.add(failed=len(entries), dead_lettered=len(entries) if self._dead_letters.enabled else 0)
+
+    def _fail(self, entries: list[Entry], code: str, message: str, hint: str, attempts: int = 0) -> None:
+        """Declare records undeliverable: dead-letter them, count them, stop the run."""
+        self._record_failure(entries, code, message, attempts)
+        hint = hint.replace("{action}", f"{self.destination.service}:{self.service.api_name}")
         detail = f"{code}: {message}" if message else code
         error = DeliveryError(
             f"{self.destination.service} stream '{self.destination.stream}': {len(entries)} record(s) not delivered "

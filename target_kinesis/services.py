@@ -64,6 +64,7 @@ class Service(Protocol):
 
     name: str
     api_name: str
+    describe_api_name: str
     limits: ServiceLimits
     uses_partition_key: bool
     default_append_newline: bool

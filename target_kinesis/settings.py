@@ -337,7 +337,7 @@ class Settings:
             max_batch_bytes=config.get("max_batch_bytes"),
             max_record_bytes=config.get("max_record_bytes"),
             max_concurrent_requests=int(config.get("max_concurrent_requests") or 4),
-            max_retries=int(config.get("max_retries", 10)),
+            max_retries=10 if config.get("max_retries") is None else int(config["max_retries"]),
             retry_base_delay=seconds["retry_base_delay"],
             retry_max_delay=seconds["retry_max_delay"],
             on_oversized_record=on_oversized,

@@ -231,9 +231,12 @@ class Output:
 def describe_error(exc: BaseException) -> tuple[str, str, int | None]:
     """(code, message, status) of any botocore error, connection failures included."""
     try:
-        return error_code(exc)
+        code, message, status = error_code(exc)
     except Exception:
-        return type(exc).__name__, str(exc), None
+        code, message, status = type(exc).__name__, "", None
+    if not isinstance(exc, ClientError):  # botocore's own text names the endpoint URL
+        message = (str(exc).splitlines() or [message])[0]
+    return code, message, status
 
 
 @dataclass
@@ -548,7 +551,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--service", choices=("kinesis", "firehose"), help="default: the config's, else kinesis")
     parser.add_argument("--bucket", help="Firehose: the S3 bucket (default: read from the delivery stream)")
     parser.add_argument("--prefix", help="Firehose: key prefix (default: the delivery stream's)")
-    parser.add_argument("--from", dest="start", choices=("trim_horizon", "latest"), default="trim_horizon")
+    parser.add_argument(
+        "--from",
+        dest="start",
+        choices=("trim_horizon", "latest"),
+        default="trim_horizon",
+        help="Kinesis shards: where to start; Firehose: latest skips objects already there",
+    )
     parser.add_argument("--follow", action="store_true", help="keep polling for new events until interrupted")
     parser.add_argument("--limit", type=_limit, help="stop after N events")
     parser.add_argument("--endpoint-url", help="overrides the config's endpoint_url")
@@ -592,7 +601,12 @@ def run(args: argparse.Namespace, out: Output) -> None:
     config = tail_config(
         file_config, stream=stream, service=service, endpoint_url=args.endpoint_url, region=args.region
     )
-    settings = Settings.from_config(config)
+    try:
+        settings = Settings.from_config(config)
+    except (TypeError, ValueError, AttributeError):  # e.g. a null or mistyped number; never echo values
+        raise TailError(
+            "invalid configuration: a setting has a value of the wrong type (null or not a number)"
+        ) from None
     clients = AwsClients(settings)
     caller = Caller(refresh=clients.refresh_credentials)
     start = args.start.upper()

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import queue
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -198,6 +200,8 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+        if self.now > 3600:  # a loop that never ends must fail the test, not hang it
+            raise AssertionError("the tail kept polling for an hour of fake time")
 
 
 def _run_fake(fake: FakeKinesis, limit: int | None = None, **kwargs: Any) -> tuple[list[str], FakeClock]:
@@ -313,8 +317,8 @@ def test_follow_picks_up_a_shard_created_later_from_its_start() -> None:
         return original(**kwargs)
 
     fake.list_shards = reshard  # type: ignore[method-assign]
-    lines, _ = _run_fake(fake, limit=3, follow=True, start="LATEST")
-    assert lines[1:] == [d.decode() for d in _data("new", 2)]
+    lines, _ = _run_fake(fake, limit=2, follow=True, start="LATEST")
+    assert lines == [d.decode() for d in _data("new", 2)]  # LATEST skipped the old record
     opened = {args[0]: args[1] for name, args in fake.calls if name == "get_shard_iterator"}
     assert opened == {"shard-0": "LATEST", "shard-1": "TRIM_HORIZON"}
 
@@ -491,6 +495,62 @@ def test_tail_uses_the_targets_config_for_endpoint_and_credentials(
     assert len(result.stdout.splitlines()) == 2
 
 
+class Follower:
+    """A tail subprocess whose stdout is read by a thread: a broken tail fails the test
+    within a time-out instead of blocking it on a read forever."""
+
+    def __init__(self, env: dict[str, str], *args: str) -> None:
+        self.process = subprocess.Popen(
+            [TAIL, *args], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.put(line.rstrip("\n"))
+        self._lines.put(None)
+
+    def take(self, count: int, timeout: float = 30) -> list[str]:
+        """The next `count` lines; fails if they do not come in time or the tail exits."""
+        deadline = time.monotonic() + timeout
+        lines: list[str] = []
+        while len(lines) < count:
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"only {len(lines)} of {count} lines within {timeout:.0f} s") from None
+            if line is None:
+                raise AssertionError(f"the tail exited after {len(lines)} lines: {self._stderr()}")
+            lines.append(line)
+        return lines
+
+    def finish(self, timeout: float = 60) -> tuple[list[str], str, int]:
+        """(remaining lines, stderr, exit code) once the tail has exited by itself."""
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        rest: list[str] = []
+        while True:
+            line = self._lines.get_nowait()
+            if line is None:
+                return rest, self._stderr(), code
+            rest.append(line)
+
+    def _stderr(self) -> str:
+        assert self.process.stderr is not None
+        return self.process.stderr.read() if self.process.poll() is not None else "(still running)"
+
+    def __enter__(self) -> Follower:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
 @pytest.mark.e2e
 def test_follow_prints_records_written_after_it_started(moto_server: Any, kinesis: Any, env: dict[str, str]) -> None:
     stream = unique_name("tail")
@@ -498,24 +558,12 @@ def test_follow_prints_records_written_after_it_started(moto_server: Any, kinesi
     before = [json.dumps({"phase": "before", "n": i}).encode() for i in range(3)]
     after = [json.dumps({"phase": "after", "n": i}).encode() for i in range(4)]
     _put_kinesis(kinesis, stream, before)
-    process = subprocess.Popen(
-        [TAIL, "--stream", stream, "--endpoint-url", moto_server.url, "--follow", "--limit", "7"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        seen = [process.stdout.readline() for _ in before]  # it is caught up and polling now
+    with Follower(env, "--stream", stream, "--endpoint-url", moto_server.url, "--follow", "--limit", "7") as tail_:
+        seen = tail_.take(len(before))  # it is caught up and polling now
         _put_kinesis(kinesis, stream, after)
-        out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    lines = [line.strip() for line in seen] + out.splitlines()
-    assert process.returncode == 0, err
-    assert sorted(lines) == sorted(r.decode() for r in before + after)
+        rest, err, code = tail_.finish()
+    assert code == 0, err
+    assert sorted(seen + rest) == sorted(r.decode() for r in before + after)
 
 
 @pytest.mark.e2e
@@ -523,24 +571,13 @@ def test_ctrl_c_exits_0_quietly(moto_server: Any, kinesis: Any, env: dict[str, s
     stream = unique_name("tail")
     create_kinesis_stream(kinesis, stream, shards=1)
     _put_kinesis(kinesis, stream, [b'{"a": 1}'])
-    process = subprocess.Popen(
-        [TAIL, "--stream", stream, "--endpoint-url", moto_server.url, "--follow"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        assert process.stdout.readline().strip() == '{"a": 1}'
+    with Follower(env, "--stream", stream, "--endpoint-url", moto_server.url, "--follow") as tail_:
+        assert tail_.take(1) == ['{"a": 1}']
         time.sleep(0.5)
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0
-    assert out == ""
+        tail_.process.send_signal(signal.SIGINT)
+        rest, err, code = tail_.finish(timeout=30)
+    assert code == 0
+    assert rest == []
     assert err == ""
 
 
@@ -615,33 +652,21 @@ def test_tail_prints_every_line_firehose_delivered(
     assert result.stdout == ""
 
 
-FOLLOW_LATEST_2 = ("--from", "latest", "--follow", "--limit", "2")
-
-
 @pytest.mark.e2e
 def test_follow_on_firehose_prints_objects_delivered_later(
     moto_server: Any, env: dict[str, str], delivery: tuple[Any, str, str]
 ) -> None:
     firehose, name, _ = delivery
     firehose.put_record_batch(DeliveryStreamName=name, Records=[{"Data": b'{"old": 1}\n'}])
-    process = subprocess.Popen(
-        [TAIL, "--stream", name, "--service", "firehose", "--endpoint-url", moto_server.url, *FOLLOW_LATEST_2],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        time.sleep(3)  # past its first listing: the old object is skipped
-        firehose.put_record_batch(
-            DeliveryStreamName=name, Records=[{"Data": b'{"new": 1}\n'}, {"Data": b'{"new": 2}\n'}]
-        )
-        out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0, err
-    assert sorted(out.splitlines()) == ['{"new": 1}', '{"new": 2}']
+    args = ("--stream", name, "--service", "firehose", "--endpoint-url", moto_server.url, "--follow", "--limit", "3")
+    with Follower(env, *args) as tail_:
+        first = tail_.take(1)  # it has listed the bucket and is polling now
+        new = [{"Data": b'{"new": 1}\n'}, {"Data": b'{"new": 2}\n'}]
+        firehose.put_record_batch(DeliveryStreamName=name, Records=new)
+        rest, err, code = tail_.finish()
+    assert code == 0, err
+    assert first == ['{"old": 1}']
+    assert sorted(rest) == ['{"new": 1}', '{"new": 2}']
 
 
 SCHEMA = {
@@ -691,3 +716,11 @@ def test_tail_shows_the_events_the_target_wrote(
     assert sorted(e["userId"] for e in events) == sorted(f"u{i}" for i in range(20))
     assert {e["type"] for e in events} == {"track"}
     assert len({e["messageId"] for e in events}) == 20
+
+
+def test_connection_failures_name_the_endpoint() -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    code, message, status = tail.describe_error(EndpointConnectionError(endpoint_url="http://127.0.0.1:1/"))
+    assert (code, status) == ("ConnectionError", None)
+    assert "http://127.0.0.1:1/" in message
