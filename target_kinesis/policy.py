@@ -61,10 +61,10 @@ from typing import Any, NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from target_kinesis.errors import TargetKinesisError
+from target_kinesis.errors import ConfigError, TargetKinesisError
 from target_kinesis.routing import Destination
 from target_kinesis.services import SERVICES
-from target_kinesis.settings import Settings
+from target_kinesis.settings import Settings, read_config_file
 
 PROG = "target-kinesis-policy"
 POLICY_VERSION = "2012-10-17"
@@ -383,14 +383,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def load_settings(path: str) -> Settings:
     try:
-        with open(path, encoding="utf-8") as handle:
-            config = json.load(handle)
-    except OSError as exc:
-        raise PolicyError(f"cannot read config {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise PolicyError(f"config {path} is not valid JSON: line {getattr(exc, 'lineno', '?')}") from None
-    if not isinstance(config, dict):
-        raise PolicyError(f"config {path} must be a JSON object")
+        config = read_config_file(path)
+    except ConfigError as exc:
+        raise PolicyError(str(exc)) from None
     try:
         return Settings.from_config(config)
     except (TypeError, ValueError, AttributeError):  # e.g. a null or mistyped number; never echo values

@@ -9,6 +9,7 @@ and never repeats the value of a secret.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -361,6 +362,20 @@ class Settings:
                 names = " and ".join(sorted(svc.name for svc in used))
                 raise ConfigError(f"setting '{name}' is above the {names} limit of {ceiling} bytes")
         return settings
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    """A JSON config file as the operator tools read it; ConfigError names the file and problem."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"config {path} is not valid JSON: line {getattr(exc, 'lineno', '?')}") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"config {path} must be a JSON object")
+    return config
 
 
 def _number(config: Mapping[str, Any], name: str, default: float) -> float:

@@ -19,36 +19,35 @@ def _split(path: str) -> list[str]:
     return [part for part in path.split(".") if part]
 
 
-def remove_path(body: dict[str, Any], path: Sequence[str]) -> None:
-    """Delete a dotted path if present; containers on the way are copied, not mutated.
+def _writable_parent(body: dict[str, Any], path: Sequence[str]) -> dict[str, Any] | None:
+    """The object holding a dotted path's last part, copying every container on the way.
 
     Copying matters because nested objects of a record can be shared by the events of
-    a fan-out or by the SDK's own message.
+    a fan-out or by the SDK's own message. None when the path does not exist.
     """
     node: Any = body
     for part in path[:-1]:
         child = node.get(part) if isinstance(node, dict) else None
         if not isinstance(child, dict):
-            return
+            return None
         child = dict(child)
         node[part] = child
         node = child
-    if isinstance(node, dict):
-        node.pop(path[-1], None)
+    return node if isinstance(node, dict) else None
+
+
+def remove_path(body: dict[str, Any], path: Sequence[str]) -> None:
+    """Delete a dotted path if present."""
+    parent = _writable_parent(body, path)
+    if parent is not None:
+        parent.pop(path[-1], None)
 
 
 def hash_path(body: dict[str, Any], path: Sequence[str]) -> None:
     """Replace a dotted path's value by the hex SHA-256 of its trimmed, lower-cased text."""
-    node: Any = body
-    for part in path[:-1]:
-        child = node.get(part) if isinstance(node, dict) else None
-        if not isinstance(child, dict):
-            return
-        child = dict(child)
-        node[part] = child
-        node = child
-    if isinstance(node, dict) and node.get(path[-1]) is not None:
-        node[path[-1]] = sha256_text(node[path[-1]])
+    parent = _writable_parent(body, path)
+    if parent is not None and parent.get(path[-1]) is not None:
+        parent[path[-1]] = sha256_text(parent[path[-1]])
 
 
 def sha256_text(value: Any) -> str:

@@ -45,9 +45,10 @@ from typing import Any, NoReturn, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from target_kinesis.errors import TargetKinesisError
+from target_kinesis.errors import ConfigError, TargetKinesisError
 from target_kinesis.retry import Action, backoff_delays, classify, error_code
 from target_kinesis.services import SERVICES, stream_name_problem
+from target_kinesis.settings import read_config_file
 
 PROG = "target-kinesis-tail"
 POLL_SECONDS = 1.0
@@ -567,15 +568,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def load_config(path: str) -> dict[str, Any]:
     try:
-        with open(path, encoding="utf-8") as handle:
-            config = json.load(handle)
-    except OSError as exc:
-        raise TailError(f"cannot read config {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise TailError(f"config {path} is not valid JSON: line {getattr(exc, 'lineno', '?')}") from None
-    if not isinstance(config, dict):
-        raise TailError(f"config {path} must be a JSON object")
-    return config
+        return read_config_file(path)
+    except ConfigError as exc:
+        raise TailError(str(exc)) from None
 
 
 def _only_destination(config: Mapping[str, Any]) -> str | None:

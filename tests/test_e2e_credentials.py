@@ -91,3 +91,54 @@ def test_assumed_role_signs_with_session_credentials(moto_server, fault_proxy, t
         "writes are signed with the role's session keys, not the caller's"
     )
     assert all("X-Amz-Security-Token" in p.headers for p in puts)
+
+
+def test_static_keys_with_session_token_and_custom_session_name(moto_server, fault_proxy, tmp_path):
+    proxy = fault_proxy()
+    kinesis = boto_client("kinesis", moto_server.url)
+    stream = unique_name("token")
+    create_kinesis_stream(kinesis, stream)
+    config = {
+        "stream_name": stream,
+        "endpoint_url": proxy.url,
+        "aws_access_key_id": "ASIATEMPORARY",
+        "aws_secret_access_key": "temporary-secret",
+        "aws_session_token": "session-token-value-123",
+    }
+    done = _run(config, aws_env(proxy.url, set_endpoint=False), tmp_path)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    puts = proxy.requests_for("kinesis:PutRecords")
+    assert _signed_with(proxy, "ASIATEMPORARY")
+    assert {p.headers.get("X-Amz-Security-Token") for p in puts} == {"session-token-value-123"}
+    assert "session-token-value-123" not in done.stderr.decode() and "temporary-secret" not in done.stderr.decode()
+
+    role = {
+        "stream_name": stream,
+        "endpoint_url": proxy.url,
+        "role_arn": "arn:aws:iam::123456789012:role/writer",
+        "role_session_name": "nightly-orders",
+    }
+    done = _run(role, aws_env(proxy.url, set_endpoint=False), tmp_path)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert proxy.requests_for("sts:AssumeRole")[-1].body["RoleSessionName"] == "nightly-orders"
+
+
+def test_timeouts_reach_every_client():
+    from target_kinesis.aws import AwsClients
+    from target_kinesis.settings import Settings
+
+    clients = AwsClients(
+        Settings.from_config(
+            {
+                "stream_name": "s",
+                "connect_timeout": "2.5",
+                "read_timeout": 7,
+                "aws_access_key_id": "a",
+                "aws_secret_access_key": "b",
+            }
+        )
+    )
+    for service in ("kinesis", "firehose", "sts"):
+        config = clients.client(service).meta.config
+        assert (config.connect_timeout, config.read_timeout) == (2.5, 7.0)
+        assert config.retries["total_max_attempts"] == 1, "retries are ours (retry.py), not botocore's"

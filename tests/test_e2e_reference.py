@@ -411,3 +411,28 @@ def test_kinesis_and_firehose_side_by_side(moto_server, tmp_path):
     assert sorted(k_data) == sorted(f_data), "the same event bytes, newline aside"
     assert len(k_data) == 25
     assert run.states == [{"done": True}]
+
+
+def test_privacy_switches_on_what_lands(moto_server, tmp_path):
+    """exclude_fields and hash_fields apply to the finished event, before it is written."""
+    kinesis = boto_client("kinesis", moto_server.url)
+    stream = unique_name("privacy")
+    create_kinesis_stream(kinesis, stream)
+    config = base_config(
+        moto_server.url,
+        stream_name=stream,
+        exclude_fields=["traits.ssn", "context.library.version"],
+        hash_fields=["traits.email"],
+        events={"people": {"type": "identify"}},
+    )
+    messages = [
+        schema("people", {"user_id": {"type": "string"}, "email": {"type": "string"}, "ssn": {"type": "string"}}),
+        record("people", {"user_id": "u1", "email": " Ada@Example.COM", "ssn": "123-45-6789"}),
+    ]
+    run = run_target(config, singer_lines(*messages), endpoint=moto_server.url, tmp_path=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    (landed,) = read_kinesis(kinesis, stream)
+    event = json.loads(landed.data)
+    assert "ssn" not in event["traits"] and b"123-45-6789" not in landed.data
+    assert event["traits"]["email"] == hashlib.sha256(b"ada@example.com").hexdigest()
+    assert event["context"]["library"] == {"name": LIBRARY_NAME}
