@@ -103,6 +103,7 @@ def test_record_and_call_failures_lose_nothing_and_duplicate_nothing(destination
     assert kinesis_ids(destinations["kinesis"], destinations["k_stream"]) == expected
     assert firehose_ids(destinations["s3"], destinations["bucket"]) == expected
     faults = proxy.stats()
+    print(f"fault figures: {faults['records_failed']} records failed, calls faulted {faults['faulted']}")
     assert faults["records_failed"] > count * 0.3 * 2 * 0.8, faults
     assert sum(faults["faulted"].values()) > 0, faults
     k_summary = run.summary(f"kinesis:{destinations['k_stream']}")
