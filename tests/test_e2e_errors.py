@@ -7,12 +7,14 @@ records read before the problem delivered and only the STATE that covers them em
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
+from target_kinesis.settings import CONFIG_SCHEMA
 from tests.support.readback import create_kinesis_stream, read_kinesis, unique_name
 from tests.support.servers import boto_client
-from tests.support.target_cli import base_config, record, run_target, schema, singer_lines, state
+from tests.support.target_cli import TARGET, base_config, record, run_target, schema, singer_lines, state
 
 pytestmark = pytest.mark.e2e
 
@@ -176,3 +178,26 @@ def test_firehose_newline_can_be_switched_off_and_kinesis_on(moto_server, tmp_pa
     assert run.returncode == 0, run.stderr[-2000:]
     (landed,) = read_kinesis(kinesis, stream)
     assert landed.data.endswith(b"}\n")
+
+
+def test_input_file_option_and_about(moto_server, tmp_path):
+    """`--input file.singer` reads the file (bytes path), and `--about` lists every setting."""
+    kinesis, stream = _stream(moto_server)
+    singer = tmp_path / "in.singer"
+    singer.write_text(
+        singer_lines(USERS, record("users", {"id": 1, "user_id": "ü-1"}), record("users", {"id": 2, "user_id": "u2"})),
+        encoding="utf-8",
+    )
+    run = run_target(
+        base_config(moto_server.url, stream_name=stream),
+        "",
+        endpoint=moto_server.url,
+        tmp_path=tmp_path,
+        extra_args=["--input", str(singer)],
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert sorted(json.loads(r.data)["userId"] for r in read_kinesis(kinesis, stream)) == ["u2", "ü-1"]
+
+    about = subprocess.run([TARGET, "--about", "--format=markdown"], capture_output=True, text=True, check=True)
+    for setting in CONFIG_SCHEMA["properties"]:
+        assert f"| {setting} |" in about.stdout, setting
