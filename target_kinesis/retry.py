@@ -136,7 +136,7 @@ def error_code(exc: BaseException) -> tuple[str, str, int | None]:
         return "ConnectTimeout", "could not connect within connect_timeout", None
     if isinstance(exc, (HTTPClientError, BotoConnectionError)):
         # Resets, refused connections, DNS and TLS failures: no answer from AWS at all.
-        return "ConnectionError", type(exc).__name__, None
+        return "ConnectionError", str(exc) or type(exc).__name__, None
     if isinstance(exc, NoCredentialsError):
         return "NoCredentials", "unable to locate credentials", None
     if isinstance(exc, ParamValidationError):

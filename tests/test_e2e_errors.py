@@ -201,3 +201,15 @@ def test_input_file_option_and_about(moto_server, tmp_path):
     about = subprocess.run([TARGET, "--about", "--format=markdown"], capture_output=True, text=True, check=True)
     for setting in CONFIG_SCHEMA["properties"]:
         assert f"| {setting} |" in about.stdout, setting
+
+
+def test_unreachable_endpoint_is_one_line_naming_it(tmp_path):
+    from tests.support.servers import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    run = run_target(
+        base_config(url, stream_name="s", connect_timeout=1), singer_lines(USERS), endpoint=url, tmp_path=tmp_path
+    )
+    assert run.returncode != 0
+    line = _error_line(run)
+    assert "preflight" in line and url in line and "kinesis stream 's'" in line
