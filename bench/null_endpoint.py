@@ -213,6 +213,11 @@ def _sts_xml(action: str, params: dict[str, list[str]]) -> bytes:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: every answer carries Content-Length
+    # An answer written as headers then body, with Nagle's algorithm on, waits for the
+    # client's delayed ACK: 40 ms per call, which made the endpoint, not the producers,
+    # the bottleneck (about 45,000 records/s for any client). AWS answers without it.
+    disable_nagle_algorithm = True
+    wbufsize = -1  # buffer the answer; flushed once, as one write, after the body
     server_version = "null-endpoint/1"
     sys_version = ""
 
@@ -243,6 +248,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("x-amzn-RequestId", "00000000-0000-0000-0000-000000000000")
         self.end_headers()
         self.wfile.write(body)
+        self.wfile.flush()
 
     def _send_json(self, obj: dict, status: int = 200) -> None:
         self._send(status, json.dumps(obj).encode())
