@@ -36,6 +36,8 @@ class Batcher(Protocol):
 
     def backlog_full(self) -> bool: ...
 
+    def needs_pump(self) -> bool: ...
+
     @property
     def pending(self) -> int: ...
 
@@ -89,6 +91,10 @@ class FifoBatcher:
         """A full batch waits: the caller must not buffer more until it is sent."""
         return bool(self._sealed)
 
+    def needs_pump(self) -> bool:
+        """A full batch is waiting to be sent (the hot path's cheap check before pumping)."""
+        return bool(self._sealed)
+
 
 class KeyedBatcher:
     """At most one record per key in flight, so each key's records land in input order."""
@@ -118,6 +124,10 @@ class KeyedBatcher:
 
     def backlog_full(self) -> bool:
         return self._pending >= self._high_water
+
+    def needs_pump(self) -> bool:
+        """A full batch can be cut, or the backlog is full and the caller must wait."""
+        return len(self._ready) >= self._max_records or self.backlog_full()
 
     def pop_ready(self, *, force: bool) -> list[Entry] | None:
         """One head record per ready key, up to the limits.

@@ -96,7 +96,8 @@ class Producer:
             self._raise_if_failed()
             self._batcher.add(entry)
             self.stats.records_queued += 1
-            self._pump(force=False)
+            if self._batcher.needs_pump():  # most records only join the open batch
+                self._pump(force=False)
 
     def flush(self) -> None:
         """Send everything buffered and wait until AWS acknowledged all of it.
