@@ -339,9 +339,9 @@ class EventMapper:
         user_id = _id_text(self._field(record, spec.user_id_field, "userId", "user_id"))
         anonymous_id = _id_text(self._field(record, spec.anonymous_id_field, "anonymousId", "anonymous_id"))
         message_id = self._message_id(record)
-        timestamp = self._timestamp(record, time_extracted)
         if spec.type == "audience" and spec.audience_format == "mparticle":
-            return self._mparticle(record, user_id, anonymous_id, message_id, timestamp)
+            return self._mparticle(record, user_id, anonymous_id, message_id)
+        timestamp = self._timestamp(record, time_extracted)
         if not user_id and not anonymous_id:
             anonymous_id = self._anonymous_fallback(record)
 
@@ -419,7 +419,7 @@ class EventMapper:
         )
 
     def _mparticle(
-        self, record: Mapping[str, Any], user_id: str | None, anonymous_id: str | None, message_id: str, timestamp: str
+        self, record: Mapping[str, Any], user_id: str | None, anonymous_id: str | None, message_id: str
     ) -> Event:
         spec = self.spec
         identities: dict[str, Any] = {}
@@ -444,7 +444,6 @@ class EventMapper:
             "UserIdentities": identities,
             "MembershipChangedTimestamp": str(seconds),
         }
-        _ = timestamp
         return Event(body, "audience", None, message_id, user_id, anonymous_id, self.stream)
 
     def _passthrough(self, record: dict[str, Any], time_extracted: Any) -> Event:

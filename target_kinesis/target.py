@@ -26,7 +26,6 @@ from target_kinesis.aws import AwsClients
 from target_kinesis.deadletter import DeadLetters
 from target_kinesis.errors import (
     ConfigError,
-    DeliveryError,
     InputError,
     MissingKeyPropertiesInputError,
     PreflightError,
@@ -335,4 +334,4 @@ class TargetKinesis(Target):
             sys.exit(0)
 
 
-__all__ = ["DeliveryError", "TargetKinesis"]
+__all__ = ["TargetKinesis"]
