@@ -13,7 +13,7 @@ import pytest
 
 from target_kinesis.settings import CONFIG_SCHEMA
 from tests.support.readback import create_kinesis_stream, read_kinesis, unique_name
-from tests.support.servers import boto_client
+from tests.support.servers import aws_env, boto_client
 from tests.support.target_cli import TARGET, base_config, record, run_target, schema, singer_lines, state
 
 pytestmark = pytest.mark.e2e
@@ -213,3 +213,19 @@ def test_unreachable_endpoint_is_one_line_naming_it(tmp_path):
     assert run.returncode != 0
     line = _error_line(run)
     assert "preflight" in line and url in line and "kinesis stream 's'" in line
+
+
+def test_log_level_quiets_the_run_but_not_errors(moto_server, tmp_path):
+    """TARGET_KINESIS_LOGLEVEL=WARNING: no progress or summary lines, errors still one line."""
+    kinesis, stream = _stream(moto_server)
+    config_path = tmp_path / "quiet.json"
+    config_path.write_text(json.dumps(base_config(moto_server.url, stream_name=stream)))
+    env = {**aws_env(moto_server.url), "TARGET_KINESIS_LOGLEVEL": "WARNING"}
+    text = singer_lines(USERS, record("users", {"id": 1, "user_id": "u1"}), state({"s": 1}))
+    quiet = subprocess.run([TARGET, "--config", str(config_path)], input=text.encode(), capture_output=True, env=env)
+    assert quiet.returncode == 0
+    assert "INFO" not in quiet.stderr.decode() and quiet.stdout.decode().strip() == '{"s": 1}'
+    assert len(read_kinesis(kinesis, stream)) == 1, "quiet, not idle"
+    failing = subprocess.run([TARGET, "--config", str(config_path)], input=b"not json\n", capture_output=True, env=env)
+    assert failing.returncode != 0
+    assert [line for line in failing.stderr.decode().splitlines() if "ERROR" in line]
