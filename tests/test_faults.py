@@ -14,6 +14,7 @@ import os
 import random
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -127,8 +128,6 @@ def test_response_lost_after_store_duplicates_with_same_message_id(destinations,
             time.sleep(0.05)
         proxy.clear_faults()
         proc_holder["healed"] = True
-
-    import threading
 
     healer = threading.Thread(target=heal_after_first_timeout, daemon=True)
     healer.start()
@@ -284,7 +283,6 @@ def test_sigkill_at_random_points_then_resume_covers_everything(moto_server, tmp
         config = base_config(moto_server.url, stream_name=stream, state_flush_seconds=0, max_concurrent_requests=1)
         proc = _start_target(config, tmp_path, moto_server.url)
         kill_after = rng.uniform(0.5, 3.0)
-        import threading
 
         feeder = threading.Thread(
             target=_feed, args=(proc, orders_input(count, state_every=100), 50, 0.02, None), daemon=True
@@ -317,14 +315,31 @@ def test_sigterm_drains_and_emits_state(moto_server, tmp_path):
     create_kinesis_stream(kinesis, stream)
     config = base_config(moto_server.url, stream_name=stream)  # state_flush_seconds 60: no early checkpoint
     proc = _start_target(config, tmp_path, moto_server.url)
+    # Signal only once the target reads input (its preflight logged the destination), so a
+    # slow machine cannot turn this into a test of a signal during start-up.
+    err_lines: list[bytes] = []
+    reading = threading.Event()
+
+    def watch_stderr() -> None:
+        for line in proc.stderr:
+            err_lines.append(line)
+            if b"is ACTIVE" in line:
+                reading.set()
+
+    watcher = threading.Thread(target=watch_stderr, daemon=True)
+    watcher.start()
+    assert reading.wait(timeout=60), b"".join(err_lines).decode()[-2000:]
     text = orders_input(500, state_every=100)
     lines = text.splitlines(keepends=True)
     proc.stdin.write("".join(lines[:300]).encode())  # schema, 299 records, 2 states ({"offset": 200})
     proc.stdin.flush()
-    time.sleep(2.0)
+    time.sleep(1.5)
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err.decode()[-2000:]
+    proc.stdin.close()
+    out = proc.stdout.read()
+    proc.wait(timeout=60)
+    watcher.join(timeout=10)
+    assert proc.returncode == 0, b"".join(err_lines).decode()[-2000:]
     states = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
     assert states == [{"offset": 200}]
     assert set(kinesis_ids(kinesis, stream)) >= set(range(200))
