@@ -34,7 +34,8 @@ def _seconds(**bounds: float) -> th.CustomType:
 
 
 SECRET_SETTINGS = frozenset({"aws_secret_access_key", "aws_session_token", "external_id"})
-MAX_BATCH_RECORDS = 500
+# Both services take 500 records a call; services.py holds the number.
+MAX_BATCH_RECORDS = min(service.limits.max_batch_records for service in SERVICES.values())
 
 _EVENT_SPEC_DOC = (
     "Object keyed by Singer stream name; each value may set: type (track, identify, page, screen, "

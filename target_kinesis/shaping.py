@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from target_kinesis.mapping import Event
+from target_kinesis.services import KinesisService
 
-PARTITION_KEY_MAX_CHARS = 256
+PARTITION_KEY_MAX_CHARS = KinesisService.limits.max_partition_key_chars  # the limit lives in services.py
 
 
 def _split(path: str) -> list[str]:
