@@ -191,18 +191,22 @@ def test_fatal_errors_stop_at_once(destinations, fault_proxy, tmp_path, code, hi
     assert run.states == []
 
 
-def test_expired_token_refreshes_role_credentials(destinations, fault_proxy, tmp_path):
-    proxy = fault_proxy(expire_token_once_every=2)
-    config = {
+def _role_config(proxy, stream: str, **settings) -> dict:
+    """An assumed-role config through the proxy, one call in flight (repeatable fault draws)."""
+    return {
         "endpoint_url": proxy.url,
         "region": "us-east-1",
         "role_arn": "arn:aws:iam::123456789012:role/writer",
         "external_id": "ext-123",
-        "stream_name": destinations["k_stream"],
-        "max_batch_records": 10,
+        "stream_name": stream,
         "max_concurrent_requests": 1,
-        **FAST_RETRY,
+        **settings,
     }
+
+
+def test_expired_token_refreshes_role_credentials(destinations, fault_proxy, tmp_path):
+    proxy = fault_proxy(expire_token_once_every=2)
+    config = _role_config(proxy, destinations["k_stream"], max_batch_records=10, **FAST_RETRY)
     run = run_target(config, orders_input(60, state_every=1000), endpoint=proxy.url, tmp_path=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     assert proxy.faulted["expired_token"] >= 2
@@ -215,16 +219,7 @@ def test_role_credentials_refresh_before_they_expire(destinations, fault_proxy, 
     """A run three times longer than its role session: the proxy makes each session last
     4 s and refuses calls signed with expired keys, as AWS does. No call may fail."""
     proxy = fault_proxy(session_seconds=4)
-    config = {
-        "endpoint_url": proxy.url,
-        "region": "us-east-1",
-        "role_arn": "arn:aws:iam::123456789012:role/writer",
-        "external_id": "ext-123",
-        "stream_name": destinations["k_stream"],
-        "max_batch_records": 20,
-        "max_concurrent_requests": 1,
-        "state_flush_seconds": 0,
-    }
+    config = _role_config(proxy, destinations["k_stream"], max_batch_records=20, state_flush_seconds=0)
     proc = _start_target(config, tmp_path, proxy.url)
     _feed(proc, orders_input(600, state_every=20), chunk_lines=21, pause=0.4, stop_at=None)  # ~12 s
     out, err = proc.communicate(timeout=120)
