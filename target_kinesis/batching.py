@@ -20,7 +20,9 @@ from typing import Protocol
 class Entry:
     """One record bound for one destination stream."""
 
-    data: bytes
+    #: The record as it appears in the request body (`Service.wire`); `Service.payload_of`
+    #: gives its bytes back when a dead letter needs them.
+    wire: bytes
     key: str | None
     size: int
     seq: int = 0

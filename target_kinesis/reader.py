@@ -8,6 +8,7 @@ exactly as the tap wrote it.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import sys
@@ -20,6 +21,9 @@ from singer_sdk.singerlib.encoding.base import GenericSingerReader, SingerMessag
 
 from target_kinesis.errors import InputError
 
+if t.TYPE_CHECKING:
+    from target_kinesis.parallel import ParallelReader
+
 # 16+ significant digits, a decimal point allowed among them: what a double may not hold.
 # Finding candidates with a regex scan cost more than parsing the line; instead every
 # digit and '.' becomes "d", everything else "x" (bytes.translate, in C), and a plain
@@ -27,7 +31,7 @@ from target_kinesis.errors import InputError
 _DIGIT_MAP = bytes(ord("d") if chr(b) in "0123456789." else ord("x") for b in range(256))
 _DIGIT_RUN = b"d" * 16
 _LONG_NUMBER = re.compile(rb"\d(?:\.?\d){15,}")
-_MESSAGE_TYPES = frozenset(m.value for m in SingerMessageType)
+MESSAGE_TYPES = frozenset(m.value for m in SingerMessageType)
 
 
 def parse_line(line: bytes | str) -> dict[str, t.Any]:
@@ -51,6 +55,8 @@ class LineReader(GenericSingerReader[str]):
     def __init__(self) -> None:
         super().__init__()
         self.line_number = 0
+        #: Set by the target when mapping processes are in use (see parallel.py).
+        self.parallel: ParallelReader | None = None
 
     @property
     def default_input(self) -> t.IO[t.Any]:
@@ -68,17 +74,27 @@ class LineReader(GenericSingerReader[str]):
         file_input: t.IO[t.Any] | None,
         callbacks: dict[str, t.Callable[[dict], None]],
     ) -> t.Counter[str]:
-        stats: Counter[str] = Counter()
         source = file_input if file_input is not None else self.default_input
         # `--input` arrives as a text file; its bytes are cheaper to parse than str.
         source = getattr(source, "buffer", source)
-        for line in source:
+        if self.parallel is not None:
+            fd = _file_descriptor(source)
+            if fd is not None:
+                return self.parallel.run(fd, callbacks, self)
+        return self.process_serial(source, callbacks)
+
+    def process_serial(
+        self, lines: t.Iterable[bytes | str], callbacks: dict[str, t.Callable[[dict], None]]
+    ) -> t.Counter[str]:
+        """Parse and dispatch each line in this process (lines numbered on from `line_number`)."""
+        stats: Counter[str] = Counter()
+        for line in lines:
             self.line_number += 1
             if not line.strip():
                 continue
             message = self.deserialize_json(line)
             message_type = message.get("type")
-            if message_type not in _MESSAGE_TYPES:
+            if message_type not in MESSAGE_TYPES:
                 shown = message_type if isinstance(message_type, str) and len(message_type) < 40 else None
                 raise InputError(
                     f"input line {self.line_number}: "
@@ -89,3 +105,17 @@ class LineReader(GenericSingerReader[str]):
                 callback(message)
             stats[message_type] += 1
         return stats
+
+
+def _file_descriptor(source: t.Any) -> int | None:
+    """The descriptor under a binary file or pipe; None for in-memory input.
+
+    The parallel path reads the descriptor directly, so that it can wait on the input and
+    the mapping processes at once; nothing else reads the input before it.
+    """
+    if isinstance(source, (io.BufferedReader, io.FileIO)):
+        try:
+            return source.fileno()
+        except (OSError, ValueError):
+            return None
+    return None

@@ -16,6 +16,37 @@ if t.TYPE_CHECKING:
     from target_kinesis.target import TargetKinesis
 
 
+def replication_key_of(schema_message: dict) -> str | None:
+    """The field a SCHEMA message names as its bookmark (the first, when several)."""
+    bookmarks = schema_message.get("bookmark_properties")
+    if isinstance(bookmarks, str):
+        bookmarks = [bookmarks]
+    return bookmarks[0] if bookmarks else None
+
+
+def strip_sdc_metadata(record: dict) -> None:
+    """The SDK's own removal of `_sdc_*` metadata, for code that has no sink (parallel.py)."""
+    RecordSink._remove_sdc_metadata_from_record(t.cast(RecordSink, None), record)
+
+
+def validate_record(validator: BaseJSONSchemaValidator | None, record: dict, stream: str) -> None:
+    if validator is not None:
+        try:
+            validator.validate(record)
+        except InvalidRecord as exc:
+            raise InputError(
+                f"stream '{stream}': record does not match its schema: {exc.args[0] if exc.args else exc}"
+            ) from None
+
+
+def check_key_properties(record: dict, key_properties: t.Sequence[str], stream: str) -> None:
+    missing = [key for key in key_properties if key not in record]
+    if missing:
+        raise MissingKeyPropertiesInputError(
+            f"stream '{stream}': record is missing key properties {', '.join(missing)}"
+        )
+
+
 class EventSink(RecordSink):
     """One per Singer stream; all sinks share the target's writer and producers."""
 
@@ -43,21 +74,11 @@ class EventSink(RecordSink):
         Date-time values stay the ISO-8601 strings the tap wrote: parsing them into
         datetime objects only to print them again costs time and can change them.
         """
-        if self._validator is not None:
-            try:
-                self._validator.validate(record)
-            except InvalidRecord as exc:
-                raise InputError(
-                    f"stream '{self.stream_name}': record does not match its schema: {exc.args[0] if exc.args else exc}"
-                ) from None
+        validate_record(self._validator, record, self.stream_name)
         return record
 
     def _singer_validate_message(self, record: dict) -> None:
-        missing = [key for key in self._key_properties if key not in record]
-        if missing:
-            raise MissingKeyPropertiesInputError(
-                f"stream '{self.stream_name}': record is missing key properties {', '.join(missing)}"
-            )
+        check_key_properties(record, self._key_properties, self.stream_name)
 
     def take(self, record: dict) -> None:
         """The whole per-record path when the SDK's mapper has nothing to do.

@@ -9,6 +9,7 @@ bad input, bad config or AWS failure.
 
 from __future__ import annotations
 
+import multiprocessing
 import sys
 import time
 import typing as t
@@ -24,6 +25,7 @@ from singer_sdk.singerlib.exceptions import InvalidInputLine
 from target_kinesis import __version__
 from target_kinesis.aws import AwsClients
 from target_kinesis.deadletter import DeadLetters
+from target_kinesis.encoding import encoder_for
 from target_kinesis.errors import (
     ConfigError,
     InputError,
@@ -32,15 +34,17 @@ from target_kinesis.errors import (
     RecordBeforeSchemaError,
     TargetKinesisError,
 )
+from target_kinesis.gc_tuning import tune_for_streaming
 from target_kinesis.mapping import EventSpec
+from target_kinesis.parallel import ParallelReader
 from target_kinesis.producer import Producer
 from target_kinesis.reader import LineReader
 from target_kinesis.retry import error_code
 from target_kinesis.routing import Destination, Router
 from target_kinesis.services import SERVICES
 from target_kinesis.settings import CONFIG_SCHEMA, Settings
-from target_kinesis.shaping import PartitionKeys, Privacy
-from target_kinesis.sink import EventSink
+from target_kinesis.sink import EventSink, replication_key_of
+from target_kinesis.workers import MappedChunk, MappingPool
 from target_kinesis.writer import EventWriter
 
 _BAD_INPUT = (InputError, InvalidInputLine, RecordsWithoutSchemaException, InvalidRecord, MissingKeyPropertiesError)
@@ -105,6 +109,7 @@ class TargetKinesis(Target):
             config.get("stream_maps") or config.get("flattening_enabled") or config.get("add_record_metadata")
         )
         self._direct_count = 0
+        self._pool: MappingPool | None = None
 
     @classmethod
     def get_plugin_version(cls) -> str:
@@ -178,13 +183,7 @@ class TargetKinesis(Target):
                 dead_letters=self._dead_letters,
                 refresh_credentials=self._clients.refresh_credentials,
             )
-        self._writer = EventWriter(
-            router,
-            producers,
-            privacy=Privacy(s.exclude_fields, s.hash_fields, s.send_anonymous_users),
-            partition_keys=PartitionKeys(s.partition_key),
-            newline=s.newline,
-        )
+        self._writer = EventWriter(encoder_for(s), producers)
 
     def _preflight(self, destination: Destination, client: t.Any) -> int | None:
         """Describe a destination; a clear error now beats a failed batch an hour in."""
@@ -212,10 +211,7 @@ class TargetKinesis(Target):
     # -- messages ------------------------------------------------------------------
 
     def _process_schema_message(self, message_dict: dict) -> None:
-        bookmarks = message_dict.get("bookmark_properties")
-        if isinstance(bookmarks, str):
-            bookmarks = [bookmarks]
-        self._replication_keys[message_dict.get("stream", "")] = bookmarks[0] if bookmarks else None
+        self._replication_keys[message_dict.get("stream", "")] = replication_key_of(message_dict)
         super()._process_schema_message(message_dict)
 
     def _process_record_message(self, message_dict: dict) -> None:
@@ -267,6 +263,8 @@ class TargetKinesis(Target):
         """Read all input; on bad input deliver what came before it and emit its state."""
         try:
             self.start()
+            tune_for_streaming()
+            self._start_mapping_processes()
             super().listen(file_input)
         except _Terminated:
             self.logger.info("Termination signal: delivering buffered records and emitting state")
@@ -282,7 +280,43 @@ class TargetKinesis(Target):
             self.writer.flush()
             raise error from None
         finally:
+            if self._pool is not None:
+                self._pool.close()
             self._shutdown()
+
+    def _start_mapping_processes(self) -> None:
+        """Parse, validate and map on other cores when the direct record path applies.
+
+        Stream maps, flattening and record metadata are the SDK's to apply, one record
+        at a time in this process; with any of them configured, no mapping processes.
+        """
+        processes = self.settings.mapping_processes
+        if not processes or not self._direct or "fork" not in multiprocessing.get_all_start_methods():
+            return
+        if sys.platform == "darwin":
+            return  # forking a process that loaded system frameworks is not safe there
+        try:
+            self._pool = MappingPool(processes, self.settings, validate=bool(self.config.get("validate_records", True)))
+        except OSError as exc:
+            self.logger.warning("Cannot start mapping processes (%s); mapping in the main process", exc)
+            return
+        self.message_reader.parallel = ParallelReader(
+            self._pool,
+            take_counts=self._take_mapped_counts,
+            hand_over=self.writer.hand_over,
+            after_segment=self._handle_max_record_age,
+        )
+        self.logger.info("Mapping records in %d processes", processes)
+
+    def _take_mapped_counts(self, chunk: MappedChunk) -> None:
+        """What the SDK counts per record in this process, counted per chunk."""
+        self.writer.count_mapped(chunk.read, chunk.unmapped, chunk.dropped_anonymous)
+        for stream, count in chunk.per_stream.items():
+            sink = self._sinks_active.get(stream)
+            if sink is not None:
+                sink.tally_record_read(count)
+                sink.record_counter_metric.increment(count)
+                sink.tally_record_written(count)
 
     def _input_error(self, exc: BaseException) -> InputError:
         """The same problem as one line with the input line number, keeping the SDK's type."""

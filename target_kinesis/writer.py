@@ -1,7 +1,9 @@
-"""From finished events to producers: route, apply privacy, encode once, hand over.
+"""From finished events to producers, with the progress lines and the run summary.
 
 Shared by every Singer stream's sink, because destinations are shared: two Singer
 streams routed to one Kinesis stream must respect that stream's limits together.
+Encoding (route, privacy, partition key, bytes) is `encoding.Encoder`'s, so that a
+mapping process can do it and hand over finished records.
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from target_kinesis.mapping import Event, dumps
+from target_kinesis.encoding import Encoded, Encoder
+from target_kinesis.errors import InputError
+from target_kinesis.mapping import Event
 from target_kinesis.producer import Producer
-from target_kinesis.routing import Destination, Router
-from target_kinesis.shaping import PartitionKeys, Privacy
-from target_kinesis.stats import RunStats
+from target_kinesis.routing import Destination
 
 logger = logging.getLogger("target-kinesis")
 
@@ -22,46 +24,61 @@ PROGRESS_SECONDS = 10.0
 
 
 class EventWriter:
+    """Hands encoded records to the producer of their destination; progress and summary."""
+
     def __init__(
         self,
-        router: Router,
+        encoder: Encoder,
         producers: dict[Destination, Producer],
         *,
-        privacy: Privacy,
-        partition_keys: PartitionKeys,
-        newline: Callable[[str], bool],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.router = router
+        self.encoder = encoder
         self.producers = producers
-        self.privacy = privacy
-        self.partition_keys = partition_keys
-        self._newline = {d: newline(d.service) for d in producers}
-        self._keyed = {d: p.service.uses_partition_key for d, p in producers.items()}
-        self.stats = RunStats()
+        self._by_index = [producers[d] for d in encoder.destinations]
+        self.stats = encoder.stats
+        self._buffer: list[Encoded] = []
         self._clock = clock
         self._started = clock()
         self._last_progress = self._started
+        self._next_progress_check = 1000
 
     def write(self, event: Event) -> None:
         """Send one event to every destination its route names (or count it as dropped)."""
-        self.stats.records_read += 1
-        destinations = self.router.route(event.type, event.name)
-        if not destinations:
-            self.stats.unmapped += 1
-        elif not self.privacy.keep(event):
-            self.stats.dropped_anonymous += 1
-        else:
-            self.privacy.apply(event)
-            data = dumps(event.body)
-            key: str | None = None
-            for destination in destinations:
-                if self._keyed[destination] and key is None:
-                    key = self.partition_keys.key_for(event)
-                payload = data + b"\n" if self._newline[destination] else data
-                self.producers[destination].add(payload, key if self._keyed[destination] else None)
-        if self.stats.records_read % 1000 == 0:
+        buffer = self._buffer
+        self.encoder.encode(event, buffer)
+        if buffer:
+            self.hand_over(buffer)
+            buffer.clear()
+        elif self.stats.records_read >= self._next_progress_check:
             self._maybe_progress()
+
+    def hand_over(self, records: list[Encoded]) -> None:
+        """Queue records encoded here or in a mapping process, in order.
+
+        A record refused on the spot (oversized, with on_oversized_record=fail) raises
+        with `handed_over` set to its index, so the caller can name its input line.
+        """
+        producers = self._by_index
+        if len(producers) == 1:
+            groups = [(0, records)]
+        else:  # order matters within a destination only
+            groups = [(i, [r for r in records if r[0] == i]) for i in range(len(producers))]
+        for index, group in groups:
+            try:
+                producers[index].add_all(group)
+            except InputError as exc:
+                refused = group[getattr(exc, "refused_at", 0)]
+                exc.handed_over = next(i for i, r in enumerate(records) if r is refused)  # type: ignore[attr-defined]
+                raise
+        if self.stats.records_read >= self._next_progress_check:
+            self._maybe_progress()
+
+    def count_mapped(self, read: int, unmapped: int, dropped_anonymous: int) -> None:
+        """Events a mapping process encoded (its own counts, added to this run's)."""
+        self.stats.records_read += read
+        self.stats.unmapped += unmapped
+        self.stats.dropped_anonymous += dropped_anonymous
 
     def flush(self) -> None:
         """Wait until every record handed over so far is acknowledged by AWS."""
@@ -73,6 +90,7 @@ class EventWriter:
             producer.close()
 
     def _maybe_progress(self) -> None:
+        self._next_progress_check = self.stats.records_read + 1000
         now = self._clock()
         if now - self._last_progress < PROGRESS_SECONDS:
             return

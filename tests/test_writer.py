@@ -6,6 +6,7 @@ import logging
 
 import orjson
 
+from target_kinesis.encoding import Encoder
 from target_kinesis.mapping import Event
 from target_kinesis.routing import Destination, Router, Rule
 from target_kinesis.services import SERVICES
@@ -23,9 +24,12 @@ class FakeProducer:
         self.stats = DestinationStats()
         self.added: list[tuple[bytes, str | None]] = []
 
-    def add(self, data: bytes, key: str | None) -> None:
-        self.added.append((data, key))
-        self.stats.add(records_sent=1, bytes_sent=len(data))
+    def add_all(self, records: list[tuple[int, str | None, int, bytes]]) -> None:
+        for _, key, size, wire in records:
+            data = self.service.payload_of(wire)
+            assert size == self.service.record_size(data, key) and wire == self.service.wire(data, key)
+            self.added.append((data, key))
+            self.stats.add(records_sent=1, bytes_sent=len(data))
 
 
 class Clock:
@@ -38,14 +42,15 @@ class Clock:
 
 def _writer(rules, clock=None, **privacy) -> tuple[EventWriter, dict]:
     producers = {K: FakeProducer("kinesis"), F: FakeProducer("firehose")}
-    writer = EventWriter(
-        Router(rules),
-        producers,  # type: ignore[arg-type]
+    router = Router(rules)
+    encoder = Encoder(
+        router,
+        router.destinations,
         privacy=Privacy(**privacy),
         partition_keys=PartitionKeys("userId"),
         newline=lambda service: SERVICES[service].default_append_newline,
-        clock=clock or Clock(),
     )
+    writer = EventWriter(encoder, producers, clock=clock or Clock())  # type: ignore[arg-type]
     return writer, producers
 
 

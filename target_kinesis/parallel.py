@@ -1,0 +1,240 @@
+"""Reading the input with mapping processes, keeping every promise of input order.
+
+The main process reads the input in blocks and cuts it into segments of up to
+`SEGMENT_RECORDS` RECORD lines. A segment's RECORD lines go to one mapping process
+(workers.py), round robin; its other lines stay here. Segments are then finished strictly
+in input order, each one's STATE messages between the records that surround them:
+
+* STATE is processed only after every record before it was handed to its producer,
+  so "STATE only after acknowledgement" holds exactly as in the one-process path;
+* records reach the producers in input order, so per-key ordering holds too;
+* a SCHEMA goes to every mapping process before any later RECORD line does, and is
+  processed here in its place, as the SDK would;
+* a line a mapping process does not map (bad input, or anything unusual) and everything
+  after it in its segment is processed here by the ordinary path, so errors, their line
+  numbers, and what is delivered before them are the same as without mapping processes.
+
+A segment is sent as soon as it is full, a SCHEMA arrives, or the input pauses, so a
+slow tap's records and STATE are not held back waiting for more.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import typing as t
+from bisect import bisect_left, bisect_right
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+
+from target_kinesis.encoding import Encoded
+from target_kinesis.errors import InputError
+from target_kinesis.reader import MESSAGE_TYPES, parse_line
+from target_kinesis.workers import MappedChunk, MappingPool
+
+if t.TYPE_CHECKING:
+    from target_kinesis.reader import LineReader
+
+#: RECORD lines per segment: enough that a segment's overhead (two pipe messages, one
+#: pickle) is small against mapping it, small enough to keep memory and latency low.
+SEGMENT_RECORDS = 1000
+SEGMENT_BYTES = 1024 * 1024
+READ_BYTES = 1024 * 1024
+#: Segments sent and not yet finished, per mapping process: one mapped while the next waits.
+IN_FLIGHT_PER_PROCESS = 2
+#: How taps write RECORD lines (singer-sdk, singer-python); other layouts are parsed here first.
+_RECORD_PREFIXES = (b'{"type":"RECORD"', b'{"type": "RECORD"')
+
+Callbacks = dict[str, Callable[[dict], None]]
+
+
+@dataclass(slots=True)
+class _Segment:
+    first_line: int  # line number of lines[0]
+    lines: list[bytes] = field(default_factory=list)  # every line as read, newline removed
+    positions: list[int] = field(default_factory=list)  # where in `lines` each RECORD line is
+    controls: list[tuple[int, dict | None]] = field(default_factory=list)  # other messages; None = bad line
+    size: int = 0
+    worker: int | None = None
+
+
+class ParallelReader:
+    """Drives `LineReader` when mapping processes are in use (see the module docstring)."""
+
+    def __init__(
+        self,
+        pool: MappingPool,
+        *,
+        take_counts: Callable[[MappedChunk], None],
+        hand_over: Callable[[list[Encoded]], None],
+        after_segment: Callable[[], None],
+    ) -> None:
+        self._pool = pool
+        self._take_counts = take_counts
+        self._hand_over = hand_over
+        self._after_segment = after_segment
+        self._pending: deque[_Segment] = deque()
+        self._in_flight = 0
+        self._max_in_flight = IN_FLIGHT_PER_PROCESS * len(pool)
+        self._next_worker = 0
+        self._open = _Segment(1)
+
+    # -- reading ---------------------------------------------------------------------
+
+    def run(self, fd: int, callbacks: Callbacks, reader: LineReader) -> Counter[str]:
+        """Read `fd` to its end; returns message counts like `LineReader.process_lines`."""
+        stats: Counter[str] = Counter()
+        line_number = reader.line_number
+        self._open = _Segment(line_number + 1)
+        partial: list[bytes] = []
+        stopped = False
+        while not stopped:
+            block = self._next_block(fd, callbacks, reader, stats)
+            if block:
+                cut = block.rfind(b"\n") + 1
+                if not cut:
+                    partial.append(block)
+                    continue
+                if partial:
+                    partial.append(block[:cut])
+                    text = b"".join(partial)
+                    partial = [block[cut:]] if cut < len(block) else []
+                else:
+                    text = block[:cut]
+                    if cut < len(block):
+                        partial.append(block[cut:])
+                lines = text.split(b"\n")
+                lines.pop()
+            else:
+                lines = [b"".join(partial)] if partial else []
+            for line in lines:
+                line_number += 1
+                if not self._add(line, line_number):
+                    stopped = True  # a bad line: nothing after it is read
+                    break
+            if not block:
+                break
+        self._dispatch()
+        while self._pending:
+            self._finish_head(callbacks, reader, stats)
+        return stats
+
+    def _add(self, line: bytes, line_number: int) -> bool:
+        """File one line into the open segment; False after a line that ends the input."""
+        segment = self._open
+        if not line.startswith(_RECORD_PREFIXES):
+            if not line.strip():
+                segment.lines.append(line)
+                return True
+            try:
+                message: dict | None = parse_line(line)
+                kind = message.get("type") if message is not None else None
+            except ValueError:
+                message, kind = None, None
+            if kind != "RECORD":
+                if kind == "SCHEMA":
+                    self._dispatch()
+                    self._pool.broadcast_schema(line + b"\n")
+                    segment = self._open = _Segment(line_number)
+                elif kind not in MESSAGE_TYPES:
+                    message = None  # processed here in order, it raises the reader's error
+                segment.controls.append((len(segment.lines), message))
+                segment.lines.append(line)
+                return message is not None
+        segment.positions.append(len(segment.lines))
+        segment.lines.append(line)
+        segment.size += len(line)
+        if len(segment.positions) >= SEGMENT_RECORDS or segment.size >= SEGMENT_BYTES:
+            self._dispatch()
+        return True
+
+    def _dispatch(self) -> None:
+        """Send the open segment's RECORD lines to the next mapping process; open a new one."""
+        segment = self._open
+        if not segment.lines:
+            return
+        if segment.positions:
+            worker = self._next_worker
+            self._next_worker = (worker + 1) % len(self._pool)
+            lines = segment.lines
+            self._pool.send_chunk(worker, b"\n".join([lines[p] for p in segment.positions]) + b"\n")
+            segment.worker = worker
+            self._in_flight += 1
+        self._pending.append(segment)
+        self._open = _Segment(segment.first_line + len(segment.lines))
+
+    def _next_block(self, fd: int, callbacks: Callbacks, reader: LineReader, stats: Counter[str]) -> bytes:
+        """The next block of input; finishes segments whose answers are in meanwhile."""
+        pool = self._pool
+        while True:
+            while self._pending and self._head_ready():
+                self._finish_head(callbacks, reader, stats)
+            if self._in_flight >= self._max_in_flight:
+                self._finish_head(callbacks, reader, stats)  # wait for the oldest answer
+                continue
+            if self._open.lines and not select.select([fd], [], [], 0)[0]:
+                self._dispatch()  # the input paused: do not hold back what we have
+                continue
+            waiting_on: list[t.Any] = [fd]
+            if self._pending:
+                head = self._pending[0]
+                if head.worker is not None:
+                    waiting_on.append(pool.outboxes[head.worker])
+            if fd in wait(waiting_on):
+                return os.read(fd, READ_BYTES)
+
+    def _head_ready(self) -> bool:
+        worker = self._pending[0].worker
+        return worker is None or self._pool.outboxes[worker].poll()
+
+    # -- finishing segments, in input order --------------------------------------------
+
+    def _finish_head(self, callbacks: Callbacks, reader: LineReader, stats: Counter[str]) -> None:
+        segment = self._pending.popleft()
+        chunk: MappedChunk | None = None
+        if segment.worker is not None:
+            self._in_flight -= 1
+            chunk = self._pool.result(segment.worker)
+            self._take_counts(chunk)
+        mapped = len(chunk.ends) if chunk is not None else 0
+        # Where the mapping process stopped: from that line on, this process takes over.
+        resume = segment.positions[mapped] if chunk is not None and chunk.stop is not None else None
+        handed = 0
+        for position, message in segment.controls:
+            if (resume is not None and position > resume) or message is None:
+                resume = position if resume is None or position < resume else resume
+                break
+            if chunk is not None:
+                before = bisect_left(segment.positions, position)
+                end = chunk.ends[before - 1] if before else 0
+                if end > handed:
+                    self._hand(segment, chunk, handed, end, reader)
+                    handed = end
+            reader.line_number = segment.first_line + position
+            kind = message["type"]
+            callbacks[kind](message)
+            stats[kind] += 1
+        if chunk is not None:
+            end = chunk.ends[-1] if chunk.ends else 0
+            if end > handed:
+                self._hand(segment, chunk, handed, end, reader)
+            stats["RECORD"] += mapped
+        if resume is not None:
+            reader.line_number = segment.first_line + resume - 1
+            stats.update(reader.process_serial(segment.lines[resume:], callbacks))
+        self._after_segment()
+
+    def _hand(self, segment: _Segment, chunk: MappedChunk, start: int, end: int, reader: LineReader) -> None:
+        records = chunk.records
+        try:
+            self._hand_over(records if start == 0 and end == len(records) else records[start:end])
+        except InputError as exc:
+            # Name the input line of the record refused, as the one-process path does.
+            index = start + getattr(exc, "handed_over", 0)
+            reader.line_number = segment.first_line + segment.positions[bisect_right(chunk.ends, index)]
+            raise
+
+
+__all__ = ["ParallelReader"]
