@@ -144,11 +144,28 @@ _JSON_OPTS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
 
 def dumps(value: Any) -> bytes:
     """Compact JSON for what is written to a stream."""
-    return orjson.dumps(value, default=json_default, option=_JSON_OPTS)
+    try:
+        return orjson.dumps(value, default=json_default, option=_JSON_OPTS)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(_exact_big_ints(value), default=json_default, option=_JSON_OPTS)
 
 
 def _canonical(value: Any) -> bytes:
-    return orjson.dumps(value, default=json_default, option=_JSON_OPTS | orjson.OPT_SORT_KEYS)
+    try:
+        return orjson.dumps(value, default=json_default, option=_JSON_OPTS | orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(_exact_big_ints(value), default=json_default, option=_JSON_OPTS | orjson.OPT_SORT_KEYS)
+
+
+def _exact_big_ints(value: Any) -> Any:
+    """orjson refuses integers beyond 64 bits (and never asks `default`); write their digits."""
+    if isinstance(value, dict):
+        return {k: _exact_big_ints(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_exact_big_ints(v) for v in value]
+    if type(value) is int and not -(2**63) <= value < 2**64:
+        return orjson.Fragment(str(value).encode())
+    return value
 
 
 _NAMESPACE_BYTES = _NAMESPACE.bytes

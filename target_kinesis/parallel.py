@@ -56,8 +56,26 @@ class _Segment:
     lines: list[bytes] = field(default_factory=list)  # every line as read, newline removed
     positions: list[int] = field(default_factory=list)  # where in `lines` each RECORD line is
     controls: list[tuple[int, dict | None]] = field(default_factory=list)  # other messages; None = bad line
+    #: Or, for input that is RECORD lines only (the usual case): the blocks as read,
+    #: each ending with a newline, never split into lines unless something goes wrong.
+    blocks: list[bytes] = field(default_factory=list)
+    records: int = 0  # RECORD lines in `blocks`
     size: int = 0
     worker: int | None = None
+
+    def empty(self) -> bool:
+        return not self.lines and not self.blocks
+
+    def record_position(self, index: int) -> int:
+        """Where the `index`th RECORD line is among the segment's lines."""
+        return index if self.blocks else self.positions[index]
+
+    def all_lines(self) -> list[bytes]:
+        if not self.blocks:
+            return self.lines
+        lines = b"".join(self.blocks).split(b"\n")
+        lines.pop()
+        return lines
 
 
 class ParallelReader:
@@ -105,6 +123,11 @@ class ParallelReader:
                     text = block[:cut]
                     if cut < len(block):
                         partial.append(block[cut:])
+                count = text.count(b"\n")
+                if _only_records(text, count):
+                    self._add_records(text, count)
+                    line_number += count
+                    continue
                 lines = text.split(b"\n")
                 lines.pop()
             else:
@@ -121,8 +144,21 @@ class ParallelReader:
             self._finish_head(callbacks, reader, stats)
         return stats
 
+    def _add_records(self, text: bytes, count: int) -> None:
+        """File a block of `count` RECORD lines without looking at each line."""
+        if self._open.lines:
+            self._dispatch()
+        segment = self._open
+        segment.blocks.append(text)
+        segment.records += count
+        segment.size += len(text)
+        if segment.records >= SEGMENT_RECORDS or segment.size >= SEGMENT_BYTES:
+            self._dispatch()
+
     def _add(self, line: bytes, line_number: int) -> bool:
         """File one line into the open segment; False after a line that ends the input."""
+        if self._open.blocks:
+            self._dispatch()
         segment = self._open
         if not line.startswith(_RECORD_PREFIXES):
             if not line.strip():
@@ -153,17 +189,21 @@ class ParallelReader:
     def _dispatch(self) -> None:
         """Send the open segment's RECORD lines to the next mapping process; open a new one."""
         segment = self._open
-        if not segment.lines:
+        if segment.empty():
             return
-        if segment.positions:
+        if segment.blocks or segment.positions:
             worker = self._next_worker
             self._next_worker = (worker + 1) % len(self._pool)
-            lines = segment.lines
-            self._pool.send_chunk(worker, b"\n".join([lines[p] for p in segment.positions]) + b"\n")
+            if segment.blocks:
+                chunk = segment.blocks[0] if len(segment.blocks) == 1 else b"".join(segment.blocks)
+            else:
+                lines = segment.lines
+                chunk = b"\n".join([lines[p] for p in segment.positions]) + b"\n"
+            self._pool.send_chunk(worker, chunk)
             segment.worker = worker
             self._in_flight += 1
         self._pending.append(segment)
-        self._open = _Segment(segment.first_line + len(segment.lines))
+        self._open = _Segment(segment.first_line + (segment.records if segment.blocks else len(segment.lines)))
 
     def _next_block(self, fd: int, callbacks: Callbacks, reader: LineReader, stats: Counter[str]) -> bytes:
         """The next block of input; finishes segments whose answers are in meanwhile."""
@@ -174,7 +214,7 @@ class ParallelReader:
             if self._in_flight >= self._max_in_flight:
                 self._finish_head(callbacks, reader, stats)  # wait for the oldest answer
                 continue
-            if self._open.lines and not select.select([fd], [], [], 0)[0]:
+            if not self._open.empty() and not select.select([fd], [], [], 0)[0]:
                 self._dispatch()  # the input paused: do not hold back what we have
                 continue
             waiting_on: list[t.Any] = [fd]
@@ -200,7 +240,7 @@ class ParallelReader:
             self._take_counts(chunk)
         mapped = len(chunk.ends) if chunk is not None else 0
         # Where the mapping process stopped: from that line on, this process takes over.
-        resume = segment.positions[mapped] if chunk is not None and chunk.stop is not None else None
+        resume = segment.record_position(mapped) if chunk is not None and chunk.stop is not None else None
         handed = 0
         for position, message in segment.controls:
             if (resume is not None and position > resume) or message is None:
@@ -223,7 +263,7 @@ class ParallelReader:
             stats["RECORD"] += mapped
         if resume is not None:
             reader.line_number = segment.first_line + resume - 1
-            stats.update(reader.process_serial(segment.lines[resume:], callbacks))
+            stats.update(reader.process_serial(segment.all_lines()[resume:], callbacks))
         self._after_segment()
 
     def _hand(self, segment: _Segment, chunk: MappedChunk, start: int, end: int, reader: LineReader) -> None:
@@ -233,8 +273,20 @@ class ParallelReader:
         except InputError as exc:
             # Name the input line of the record refused, as the one-process path does.
             index = start + getattr(exc, "handed_over", 0)
-            reader.line_number = segment.first_line + segment.positions[bisect_right(chunk.ends, index)]
+            reader.line_number = segment.first_line + segment.record_position(bisect_right(chunk.ends, index))
             raise
+
+
+def _only_records(text: bytes, lines: int) -> bool:
+    """Whether every line of `text` (complete lines) is a RECORD line, counted in C.
+
+    A JSON line holds no raw newline, so a newline followed by the RECORD prefix can only
+    be the start of a RECORD line.
+    """
+    for prefix in _RECORD_PREFIXES:
+        if text.startswith(prefix):
+            return text.count(b"\n" + prefix) + 1 == lines
+    return False
 
 
 __all__ = ["ParallelReader"]

@@ -34,10 +34,15 @@ _LONG_NUMBER = re.compile(rb"\d(?:\.?\d){15,}")
 MESSAGE_TYPES = frozenset(m.value for m in SingerMessageType)
 
 
+def may_hold_long_numbers(raw: bytes) -> bool:
+    """Whether `raw` (a line, or many) may hold a number a double cannot represent."""
+    return _DIGIT_RUN in raw.translate(_DIGIT_MAP) and _LONG_NUMBER.search(raw) is not None
+
+
 def parse_line(line: bytes | str) -> dict[str, t.Any]:
     """One Singer message; raises ValueError when the line is not a JSON object."""
     raw = line.encode() if isinstance(line, str) else line
-    if _DIGIT_RUN in raw.translate(_DIGIT_MAP) and _LONG_NUMBER.search(raw):
+    if may_hold_long_numbers(raw):
         message = json.loads(raw, parse_float=Decimal)
     else:
         try:

@@ -24,9 +24,31 @@ def replication_key_of(schema_message: dict) -> str | None:
     return bookmarks[0] if bookmarks else None
 
 
+class _PopRecorder(dict):
+    def __init__(self) -> None:
+        super().__init__()
+        self.popped: set[str] = set()
+
+    def pop(self, key: t.Any, default: t.Any = None) -> t.Any:
+        self.popped.add(key)
+        return default
+
+
+def _sdc_metadata_fields() -> frozenset[str]:
+    """The `_sdc_*` fields the SDK removes from every record, asked of the SDK itself."""
+    recorder = _PopRecorder()
+    RecordSink._remove_sdc_metadata_from_record(t.cast(RecordSink, None), recorder)
+    return frozenset(recorder.popped)
+
+
+_SDC_METADATA = _sdc_metadata_fields()
+
+
 def strip_sdc_metadata(record: dict) -> None:
-    """The SDK's own removal of `_sdc_*` metadata, for code that has no sink (parallel.py)."""
-    RecordSink._remove_sdc_metadata_from_record(t.cast(RecordSink, None), record)
+    """Remove the SDK's `_sdc_*` metadata fields; most records have none (one C-level check)."""
+    if not _SDC_METADATA.isdisjoint(record):
+        for name in _SDC_METADATA:
+            record.pop(name, None)
 
 
 def validate_record(validator: BaseJSONSchemaValidator | None, record: dict, stream: str) -> None:
@@ -40,11 +62,10 @@ def validate_record(validator: BaseJSONSchemaValidator | None, record: dict, str
 
 
 def check_key_properties(record: dict, key_properties: t.Sequence[str], stream: str) -> None:
-    missing = [key for key in key_properties if key not in record]
-    if missing:
-        raise MissingKeyPropertiesInputError(
-            f"stream '{stream}': record is missing key properties {', '.join(missing)}"
-        )
+    for key in key_properties:
+        if key not in record:
+            missing = ", ".join(k for k in key_properties if k not in record)
+            raise MissingKeyPropertiesInputError(f"stream '{stream}': record is missing key properties {missing}")
 
 
 class EventSink(RecordSink):
@@ -86,7 +107,7 @@ class EventSink(RecordSink):
         Same steps as the SDK's `_process_record_message` for an identity stream map:
         drop SDK metadata fields, validate, check key properties, count, process.
         """
-        self._remove_sdc_metadata_from_record(record)
+        strip_sdc_metadata(record)
         self._validate_and_parse(record)
         self._singer_validate_message(record)
         self.tally_record_read()

@@ -29,11 +29,12 @@ from multiprocessing.connection import Connection
 from typing import NamedTuple
 
 import fastjsonschema
+import orjson
 
 from target_kinesis.encoding import Encoded, encoder_for
 from target_kinesis.errors import TargetKinesisError
 from target_kinesis.mapping import EventMapper, EventSpec
-from target_kinesis.reader import parse_line
+from target_kinesis.reader import may_hold_long_numbers, parse_line
 from target_kinesis.settings import Settings
 from target_kinesis.sink import check_key_properties, replication_key_of, strip_sdc_metadata, validate_record
 from target_kinesis.validation import build_validator
@@ -115,7 +116,9 @@ class RecordMapper:
         except Exception:
             self._streams[name] = None  # records of this stream go back to the main process
 
-    def map_lines(self, lines: list[bytes]) -> MappedChunk:
+    def map_lines(self, lines: list[bytes], *, plain_numbers: bool = False) -> MappedChunk:
+        """Map RECORD lines; `plain_numbers`: none holds a number a double cannot represent,
+        so orjson alone parses them (checked once for the whole chunk, not per line)."""
         encoder = self._encoder
         stats = encoder.stats
         before = (stats.records_read, stats.unmapped, stats.dropped_anonymous)
@@ -124,9 +127,10 @@ class RecordMapper:
         per_stream: dict[str, int] = {}
         streams = self._streams
         stop: int | None = None
+        loads = orjson.loads
         for index, line in enumerate(lines):
             try:
-                message = parse_line(line)
+                message = loads(line) if plain_numbers else parse_line(line)
                 name = message["stream"]
                 stream = streams[name]
                 record = message["record"]
@@ -185,7 +189,8 @@ def _worker_main(
             else:
                 lines = body.split(b"\n")
                 lines.pop()  # every line ends with "\n"
-                outbox.send_bytes(_RESULT + pickle.dumps(mapper.map_lines(lines), protocol=pickle.HIGHEST_PROTOCOL))
+                mapped = mapper.map_lines(lines, plain_numbers=not may_hold_long_numbers(body))
+                outbox.send_bytes(_RESULT + pickle.dumps(mapped, protocol=pickle.HIGHEST_PROTOCOL))
     except (BrokenPipeError, EOFError, OSError):
         return  # the main process is gone
     except BaseException as exc:  # a bug of ours: tell the main process what, then leave

@@ -98,7 +98,8 @@ def test_bad_config_one_line_error(moto_server, tmp_path, settings, expected):
         (json.dumps({"type": "BOGUS"}), "unknown message type"),
     ],
 )
-def test_bad_input_delivers_what_came_before(moto_server, tmp_path, bad_line, expected):
+@pytest.mark.parametrize("processes", [0, 2], ids=["one-process", "mapping-processes"])
+def test_bad_input_delivers_what_came_before(moto_server, tmp_path, bad_line, expected, processes):
     kinesis, stream = _stream(moto_server)
     before = [record("users", {"id": i, "user_id": f"u{i}"}) for i in range(5)]
     text = (
@@ -108,19 +109,24 @@ def test_bad_input_delivers_what_came_before(moto_server, tmp_path, bad_line, ex
         + singer_lines(record("users", {"id": 99, "user_id": "after"}), state({"at": 99}))
     )
     run = run_target(
-        base_config(moto_server.url, stream_name=stream), text, endpoint=moto_server.url, tmp_path=tmp_path
+        base_config(moto_server.url, stream_name=stream, mapping_processes=processes),
+        text,
+        endpoint=moto_server.url,
+        tmp_path=tmp_path,
     )
     assert run.returncode != 0
     line = _error_line(run)
     assert expected in line
     assert "input line 9" in line, "the line number of the bad line"
+    assert ("Mapping records in 2 processes" in run.stderr) == bool(processes), "the path under test"
     assert run.states[-1] == {"at": 5}, "the last state read before the bad line is emitted"
     assert {"at": 99} not in run.states
     landed = sorted(json.loads(r.data)["properties"]["id"] for r in read_kinesis(kinesis, stream))
     assert landed == [0, 1, 2, 3, 4]
 
 
-def test_oversized_record_policies(moto_server, tmp_path):
+@pytest.mark.parametrize("processes", [0, 2], ids=["one-process", "mapping-processes"])
+def test_oversized_record_policies(moto_server, tmp_path, processes):
     kinesis, stream = _stream(moto_server)
     big = "x" * 3000
     text = singer_lines(
@@ -130,12 +136,13 @@ def test_oversized_record_policies(moto_server, tmp_path):
         record("notes", {"id": 3, "body": "small too"}),
         state({"done": 1}),
     )
-    config = base_config(moto_server.url, stream_name=stream, max_record_bytes=2000)
+    config = base_config(moto_server.url, stream_name=stream, max_record_bytes=2000, mapping_processes=processes)
 
     failed = run_target(config, text, endpoint=moto_server.url, tmp_path=tmp_path)
     assert failed.returncode != 0
     line = _error_line(failed)
     assert "above max_record_bytes (2000)" in line and stream in line
+    assert "input line 3:" in line, "the line of the oversized record"
     assert failed.states == []
     assert [json.loads(r.data)["properties"]["id"] for r in read_kinesis(kinesis, stream)] == [1]
 

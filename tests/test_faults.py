@@ -94,6 +94,7 @@ def test_record_and_call_failures_lose_nothing_and_duplicate_nothing(destination
         # once (its bug, measured); one call in flight per stream keeps the check ours.
         max_concurrent_requests=1,
         max_retries=30,
+        mapping_processes=2,  # whatever this machine's CPUs: the path with the most moving parts
         **FAST_RETRY,
     )
     run = run_target(config, orders_input(count), endpoint=proxy.url, tmp_path=tmp_path, timeout=600)
@@ -267,15 +268,35 @@ def _feed(proc: subprocess.Popen, text: str, chunk_lines: int, pause: float, sto
 
 
 @pytest.mark.slow
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as listing:
+        return [int(child) for child in listing.read().split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][:1] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
 def test_sigkill_at_random_points_then_resume_covers_everything(moto_server, tmp_path):
     """Kill -9 at five random moments; re-run from the last emitted STATE each time."""
     kinesis = boto_client("kinesis", moto_server.url)
     rng = random.Random(4242)
     count = 3000
+    killed_with_children = 0
     for attempt in range(5):
         stream = unique_name(f"kill{attempt}")
         create_kinesis_stream(kinesis, stream)
-        config = base_config(moto_server.url, stream_name=stream, state_flush_seconds=0, max_concurrent_requests=1)
+        config = base_config(
+            moto_server.url,
+            stream_name=stream,
+            state_flush_seconds=0,
+            max_concurrent_requests=1,
+            mapping_processes=2,  # killed with the target, they must not deliver or linger
+        )
         proc = _start_target(config, tmp_path, moto_server.url)
         kill_after = rng.uniform(0.5, 3.0)
 
@@ -284,9 +305,15 @@ def test_sigkill_at_random_points_then_resume_covers_everything(moto_server, tmp
         )
         feeder.start()
         time.sleep(kill_after)
+        children = _children(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate(timeout=30)
         feeder.join(timeout=5)
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(pid) for pid in children), "mapping processes outlived the killed target"
+        killed_with_children += bool(children)
         states = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
         offset = states[-1]["offset"] if states else 0
         before = kinesis_ids(kinesis, stream)
@@ -302,13 +329,16 @@ def test_sigkill_at_random_points_then_resume_covers_everything(moto_server, tmp
         assert set(kinesis_ids(kinesis, stream)) == set(range(count)), (
             f"attempt {attempt} (killed at {kill_after:.2f}s)"
         )
+    assert killed_with_children, "no attempt was killed while its mapping processes ran"
 
 
-def test_sigterm_drains_and_emits_state(moto_server, tmp_path):
+@pytest.mark.parametrize("processes", [0, 2], ids=["one-process", "mapping-processes"])
+def test_sigterm_drains_and_emits_state(moto_server, tmp_path, processes):
     kinesis = boto_client("kinesis", moto_server.url)
     stream = unique_name("term")
     create_kinesis_stream(kinesis, stream)
-    config = base_config(moto_server.url, stream_name=stream)  # state_flush_seconds 60: no early checkpoint
+    # state_flush_seconds 60: no early checkpoint
+    config = base_config(moto_server.url, stream_name=stream, mapping_processes=processes)
     proc = _start_target(config, tmp_path, moto_server.url)
     # Signal only once the target reads input (its preflight logged the destination), so a
     # slow machine cannot turn this into a test of a signal during start-up.
@@ -375,8 +405,11 @@ def _moves_per_key(kinesalite_server, fault_proxy, tmp_path, **settings) -> tupl
     return per_key, proxy
 
 
-def test_per_key_ordering_survives_partial_failures(kinesalite_server, fault_proxy, tmp_path):
-    per_key, proxy = _moves_per_key(kinesalite_server, fault_proxy, tmp_path, ordering="per_key")
+@pytest.mark.parametrize("processes", [0, 2], ids=["one-process", "mapping-processes"])
+def test_per_key_ordering_survives_partial_failures(kinesalite_server, fault_proxy, tmp_path, processes):
+    per_key, proxy = _moves_per_key(
+        kinesalite_server, fault_proxy, tmp_path, ordering="per_key", mapping_processes=processes
+    )
     assert proxy.records_failed > 100
     for key, seqs in per_key.items():
         assert seqs == sorted(seqs), f"key {key} out of order"
