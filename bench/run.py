@@ -9,8 +9,8 @@ endpoint (a separate process, so its CPU is not charged to anyone):
 * ``null-target``       bench/null_target.py (Singer SDK target that drops records)
 * ``baseline-firehose`` (optional, via --contenders) the baseline producer -> Firehose
 
-and reports wall time, records/s, CPU seconds and peak RSS of each child (exact, from
-``wait4``), the records the endpoint received, the throughput ratios, the linearity of
+and reports wall time, records/s, CPU seconds and peak memory of each child (RSS from
+``wait4``, or the PSS of its whole process tree when larger), the records the endpoint received, the throughput ratios, the linearity of
 records/s across ``--sizes`` and the memory ceiling.
 
 Usage::
@@ -422,7 +422,7 @@ class ChildResult:
     wall: float
     rusage: os.struct_rusage
     timed_out: bool
-    rss_mib: float  # peak RSS of the child (and the descendants it reaped)
+    rss_mib: float  # peak memory: RSS of the child, or PSS of its process tree if larger
 
 
 def _vm_hwm_kib(pid: int) -> int:
@@ -434,6 +434,30 @@ def _vm_hwm_kib(pid: int) -> int:
     except (OSError, ValueError, IndexError):
         pass
     return 0
+
+
+def _tree_pss_kib(pid: int) -> int:
+    """PSS of `pid` and all its descendants: the memory a process tree really uses.
+
+    target-kinesis forks mapping processes; each one's RSS counts the pages it shares
+    with the others again, PSS divides shared pages among their sharers.
+    """
+    total = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            with open(f"/proc/{current}/smaps_rollup", "rb") as fh:
+                for line in fh:
+                    if line.startswith(b"Pss:"):
+                        total += int(line.split()[1])
+                        break
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children", "rb") as fh:
+                    pending.extend(int(child) for child in fh.read().split())
+        except (OSError, ValueError):
+            continue
+    return total
 
 
 def run_child(
@@ -455,6 +479,7 @@ def run_child(
     timed_out = threading.Event()
     done = threading.Event()
     hwm = [0]
+    tree = [0]
     own_peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with (
         open(input_path, "rb") as stdin,
@@ -478,8 +503,12 @@ def run_child(
             _killpg(proc.pid, signal.SIGKILL)
 
         def _sample() -> None:
+            ticks = 0
             while not done.wait(0.05):
                 hwm[0] = max(hwm[0], _vm_hwm_kib(proc.pid))
+                if ticks % 5 == 0:  # reading PSS costs the kernel a page-table walk: 4x a second
+                    tree[0] = max(tree[0], _tree_pss_kib(proc.pid))
+                ticks += 1
 
         timer = threading.Timer(timeout, _expire)
         timer.daemon = True
@@ -500,6 +529,7 @@ def run_child(
             _unregister(proc)
             sampler.join(timeout=1.0)
     peak_kib = rusage.ru_maxrss if rusage.ru_maxrss > own_peak_kib else hwm[0]
+    peak_kib = max(peak_kib, tree[0])  # a process tree: the larger of the two
     return ChildResult(proc.returncode, wall, rusage, timed_out.is_set(), peak_kib / 1024.0)
 
 
@@ -1114,7 +1144,10 @@ def main(argv: list[str] | None = None) -> int:
             "",
             "*records/s* = records / wall time of the child process, start to exit. "
             "*net records/s* = records / (wall - startup), startup measured on a 0-record "
-            "input. CPU and peak RSS come from `wait4` on the child. *other CPU s*: CPU used during "
+            "input. CPU comes from `wait4` on the child (its mapping processes included: it waits "
+            "for them). *peak RSS MiB* is the child's peak RSS, or, when larger, the peak of the "
+            "PSS summed over its whole process tree (target-kinesis forks mapping processes; PSS "
+            "counts the pages they share once), sampled 4 times a second. *other CPU s*: CPU used during "
             "the run by processes other than the child and the endpoint (noise; should be ~0).",
             "",
             "### Startup",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from target_kinesis.mapping import Event, dumps
 from target_kinesis.routing import Destination, Router
-from target_kinesis.services import SERVICES
+from target_kinesis.services import SERVICES, Service
 from target_kinesis.shaping import PartitionKeys, Privacy
 from target_kinesis.stats import RunStats
 
@@ -43,17 +43,32 @@ class Encoder:
         self.destinations = tuple(destinations)
         self.privacy = privacy
         self.partition_keys = partition_keys
-        self._index = {d: i for i, d in enumerate(self.destinations)}
-        self._newline = {d: newline(d.service) for d in self.destinations}
-        self._service = {d: SERVICES[d.service] for d in self.destinations}
+        index = {d: i for i, d in enumerate(self.destinations)}
+        # Per destination, what encoding needs: looked up by index, not by Destination
+        # (a dataclass whose hash is Python code, three lookups a record).
+        self._targets = {
+            d: (index[d], SERVICES[d.service], newline(d.service), SERVICES[d.service].uses_partition_key)
+            for d in self.destinations
+        }
+        self._plans: dict[tuple[str, str | None], tuple[tuple[int, Service, bool, bool], ...]] = {}
         self.stats = RunStats()
+
+    def _plan(self, event: Event) -> tuple[tuple[int, Service, bool, bool], ...]:
+        """Where an event of this type and name goes; cached like the router's answer."""
+        key = (event.type, event.name)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = tuple(self._targets[d] for d in self.router.route(event.type, event.name))
+            if len(self._plans) < 10_000:  # bounded: event names come from data
+                self._plans[key] = plan
+        return plan
 
     def encode(self, event: Event, out: list[Encoded]) -> None:
         """Append the records `event` becomes (none when unmapped or dropped as anonymous)."""
         stats = self.stats
         stats.records_read += 1
-        destinations = self.router.route(event.type, event.name)
-        if not destinations:
+        plan = self._plan(event)
+        if not plan:
             stats.unmapped += 1
             return
         if not self.privacy.keep(event):
@@ -62,22 +77,14 @@ class Encoder:
         self.privacy.apply(event)
         data = dumps(event.body)
         key: str | None = None
-        for destination in destinations:
-            service = self._service[destination]
-            payload = data + b"\n" if self._newline[destination] else data
+        for index, service, newline, keyed in plan:
+            payload = data + b"\n" if newline else data
             record_key = None
-            if service.uses_partition_key:
+            if keyed:
                 if key is None:
                     key = self.partition_keys.key_for(event)
                 record_key = key
-            out.append(
-                (
-                    self._index[destination],
-                    record_key,
-                    service.record_size(payload, record_key),
-                    service.wire(payload, record_key),
-                )
-            )
+            out.append((index, record_key, service.record_size(payload, record_key), service.wire(payload, record_key)))
 
 
 def encoder_for(settings: Settings) -> Encoder:
