@@ -810,11 +810,15 @@ def goals_section(verdicts: dict) -> str:
 
 
 def _spy_summary(raw: Path, top: int = 25) -> str:
-    """Top functions by self and inclusive samples from py-spy's collapsed stacks."""
-    self_c: Counter[str] = Counter()
-    incl: Counter[str] = Counter()
-    total = 0
-    thread_c: Counter[str] = Counter()
+    """Top functions by self and inclusive samples from py-spy's collapsed stacks.
+
+    Recorded with --subprocesses: target-kinesis's mapping processes are forks of it and
+    are reported apart from the main process (the one whose stacks go through `listen`).
+    """
+    groups: dict[str, tuple[Counter[str], Counter[str]]] = {}
+    per_process: Counter[str] = Counter()
+    main_processes: set[str] = set()
+    stacks: list[tuple[str, list[str], int]] = []
     with open(raw, encoding="utf-8", errors="replace") as fh:
         for line in fh:
             stack, _, count = line.rstrip("\n").rpartition(" ")
@@ -822,29 +826,47 @@ def _spy_summary(raw: Path, top: int = 25) -> str:
                 continue
             n = int(count)
             frames = stack.split(";")
+            process = "process ?"
             if frames and frames[0].startswith("process "):
+                process = frames[0].split(":", 1)[0]
                 frames = frames[1:]
             if frames and frames[0].startswith("thread "):
-                thread_c[frames[0]] += n
                 frames = frames[1:]
             if not frames:
                 continue
-            total += n
             names = [re.sub(r":\d+\)$", ")", f) for f in frames]
-            self_c[names[-1]] += n
-            for name in set(names):
-                incl[name] += n
+            if any(name.startswith("TargetKinesis.listen") for name in names):
+                main_processes.add(process)
+            stacks.append((process, names, n))
+            per_process[process] += n
+    total = sum(per_process.values())
     if not total:
         return "(no samples)"
+    for process, names, n in stacks:
+        group = "main process" if process in main_processes or not main_processes else "mapping processes"
+        self_c, incl = groups.setdefault(group, (Counter(), Counter()))
+        self_c[names[-1]] += n
+        for name in set(names):
+            incl[name] += n
     lines = [
-        f"{total:,} py-spy samples (--gil: whichever thread held the GIL, i.e. where Python time goes).",
+        f"{total:,} py-spy samples (--gil --subprocesses: in each process, whichever thread held its "
+        "GIL, i.e. where Python time goes).",
         "",
-        "| self % | function |",
-        "|---:|---|",
+        "| process | samples | share |",
+        "|---|---:|---:|",
     ]
-    lines += [f"| {c / total * 100:.1f} | `{name}` |" for name, c in self_c.most_common(top)]
-    lines += ["", "| inclusive % | function |", "|---:|---|"]
-    lines += [f"| {c / total * 100:.1f} | `{name}` |" for name, c in incl.most_common(top)]
+    for process, n in per_process.most_common():
+        role = "main" if process in main_processes else "mapping"
+        lines.append(f"| {process} ({role}) | {n:,} | {n / total * 100:.1f}% |")
+    for group in ("main process", "mapping processes"):
+        if group not in groups:
+            continue
+        self_c, incl = groups[group]
+        group_total = sum(self_c.values())
+        lines += ["", f"### {group}: {group_total:,} samples", "", "| self % | function |", "|---:|---|"]
+        lines += [f"| {c / group_total * 100:.1f} | `{name}` |" for name, c in self_c.most_common(top)]
+        lines += ["", "| inclusive % | function |", "|---:|---|"]
+        lines += [f"| {c / group_total * 100:.1f} | `{name}` |" for name, c in incl.most_common(top)]
     return "\n".join(lines)
 
 
@@ -903,6 +925,7 @@ def profile(args: argparse.Namespace) -> int:
                 "raw",
                 "--nolineno",
                 "--gil",
+                "--subprocesses",
                 "--output",
                 str(raw),
                 "--",
