@@ -635,6 +635,18 @@ def _fmt_int(v: int | None) -> str:
     return "-" if v is None else f"{v:,}"
 
 
+#: CPU seconds of each contender on a 0-record input (filled by main; medians).
+STARTUP_CPU: dict[str, float] = {}
+
+
+def _net_cpu_us(run: Run) -> float | None:
+    """CPU per record net of start-up: the marginal cost of a record."""
+    base = STARTUP_CPU.get(run.key)
+    if base is None or not run.ok or not run.records:
+        return None
+    return (run.cpu - base) / run.records * 1e6
+
+
 def _net_rps(run: Run, startup: dict[str, float]) -> float | None:
     s = startup.get(run.key)
     if s is None or not run.ok or run.wall - s <= 0:
@@ -709,15 +721,17 @@ def linearity_section(by_size: dict[str, list[Run]], startup: dict[str, float]) 
         rows = [
             f"**{label}**",
             "",
-            "| records | wall s | records/s | net records/s | CPU µs/rec | peak RSS MiB | status |",
-            "|---:|---:|---:|---:|---:|---:|---|",
+            "| records | wall s | records/s | net records/s | CPU µs/rec | net CPU µs/rec | peak RSS MiB | status |",
+            "|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for r in runs:
             net = _net_rps(r, startup)
+            net_cpu = _net_cpu_us(r)
             rows.append(
                 f"| {r.records:,} | {r.wall:.2f} | {r.rps:,.0f} | "
                 f"{'-' if net is None else f'{net:,.0f}'} | "
-                f"{r.cpu / r.records * 1e6:.1f} | {r.rss_mib:.1f} | "
+                f"{r.cpu / r.records * 1e6:.1f} | {'-' if net_cpu is None else f'{net_cpu:.1f}'} | "
+                f"{r.rss_mib:.1f} | "
                 f"{r.status if not r.detail else r.status + ': ' + r.detail} |"
             )
         ok_runs = [r for r in runs if r.ok]
@@ -732,6 +746,17 @@ def linearity_section(by_size: dict[str, list[Run]], startup: dict[str, float]) 
                 f"- CPU per record spread: {(max(cpu) / min(cpu) - 1) * 100:.1f}% "
                 "(start-up CPU included; insensitive to other load on the machine)"
             )
+            net_cpus = [_net_cpu_us(r) for r in ok_runs]
+            if all(c is not None and c > 0 for c in net_cpus):
+                dev_cpu = (max(net_cpus) / min(net_cpus) - 1) * 100  # type: ignore[type-var]
+                rows.append(
+                    f"- CPU per record net of start-up CPU ({STARTUP_CPU[key]:.2f}s on a 0-record input), "
+                    f"the marginal cost of a record: **{dev_cpu:.1f}%** spread"
+                )
+                verdicts[f"cost per record {label} (net of start-up)"] = (
+                    dev_cpu <= GOAL_LINEARITY_PCT,
+                    f"{dev_cpu:.1f}% spread of CPU per record net of start-up (goal <= {GOAL_LINEARITY_PCT:.0f}%)",
+                )
             if all(nets):
                 dev_net = (max(nets) / min(nets) - 1) * 100
                 rows.append(f"- net of startup ({startup[key]:.2f}s, measured on a 0-record input): **{dev_net:.1f}%**")
@@ -744,6 +769,21 @@ def linearity_section(by_size: dict[str, list[Run]], startup: dict[str, float]) 
                     dev_raw <= GOAL_LINEARITY_PCT,
                     f"{dev_raw:.1f}% end to end (goal <= {GOAL_LINEARITY_PCT:.0f}%)",
                 )
+        out.append("\n".join(rows))
+    tk, base = by_size.get("tk-kinesis"), by_size.get("baseline")
+    if tk and base:
+        rows = [
+            "**target-kinesis (Kinesis) / baseline producer, at each size**",
+            "",
+            "| records | records/s ratio | net of startup |",
+            "|---:|---:|---:|",
+        ]
+        for t, b in zip(tk, base, strict=False):
+            if t.records != b.records or not (t.ok and b.ok):
+                continue
+            t_net, b_net = _net_rps(t, startup), _net_rps(b, startup)
+            net = f"{t_net / b_net:.2f}x" if t_net and b_net else "-"
+            rows.append(f"| {t.records:,} | {t.rps / b.rps:.2f}x | {net} |")
         out.append("\n".join(rows))
     return "\n\n".join(out) if out else "(no linearity runs)", verdicts
 
@@ -1088,13 +1128,16 @@ def main(argv: list[str] | None = None) -> int:
                 if c.argv is None:
                     continue
                 walls = []
+                cpus = []
                 for rep in range(args.repeat):
                     r = measure(c, empty, 0, endpoint, timeout_for(0, args.min_rate), env, tag=f"-r{rep}")
                     if r.status in ("ok", "MISMATCH"):  # 0 == 0 received: always ok
                         walls.append(r.wall)
+                        cpus.append(r.cpu)
                 if walls:
                     startup[key] = statistics.median(walls)
-                    log(f"startup {c.label}: {startup[key]:.2f}s")
+                    STARTUP_CPU[key] = statistics.median(cpus)
+                    log(f"startup {c.label}: {startup[key]:.2f}s, cpu {STARTUP_CPU[key]:.2f}s")
 
         # side by side at --records
         input_path = ensure_input(args.records, args.seed)

@@ -40,8 +40,8 @@ if t.TYPE_CHECKING:
 #: RECORD lines per segment: enough that a segment's overhead (two pipe messages, one
 #: pickle) is small against mapping it, small enough to keep memory and latency low.
 SEGMENT_RECORDS = 1000
-SEGMENT_BYTES = 1024 * 1024
-READ_BYTES = 1024 * 1024
+SEGMENT_BYTES = 512 * 1024
+READ_BYTES = 256 * 1024
 #: Segments sent and not yet finished, per mapping process: one mapped while the next waits.
 IN_FLIGHT_PER_PROCESS = 2
 #: How taps write RECORD lines (singer-sdk, singer-python); other layouts are parsed here first.

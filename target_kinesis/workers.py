@@ -252,7 +252,7 @@ class MappingPool:
         except (EOFError, OSError):
             raise self._died(worker) from None
         if message[:1] == _RESULT:
-            return t.cast(MappedChunk, pickle.loads(message[1:]))
+            return t.cast(MappedChunk, pickle.loads(memoryview(message)[1:]))
         raise TargetKinesisError(f"mapping process {worker + 1} failed: {message[1:].decode(errors='replace')}")
 
     def _send(self, inbox: Connection, message: bytes) -> None:
