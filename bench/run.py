@@ -852,12 +852,12 @@ def goals_section(verdicts: dict) -> str:
 def _spy_summary(raw: Path, top: int = 25) -> str:
     """Top functions by self and inclusive samples from py-spy's collapsed stacks.
 
-    Recorded with --subprocesses: target-kinesis's mapping processes are forks of it and
-    are reported apart from the main process (the one whose stacks go through `listen`).
+    Recorded with --subprocesses: target-kinesis's mapping processes are forks of it (their
+    stacks run `_worker_main`) and are reported apart from the main process.
     """
     groups: dict[str, tuple[Counter[str], Counter[str]]] = {}
     per_process: Counter[str] = Counter()
-    main_processes: set[str] = set()
+    mapping_processes: set[str] = set()
     stacks: list[tuple[str, list[str], int]] = []
     with open(raw, encoding="utf-8", errors="replace") as fh:
         for line in fh:
@@ -867,7 +867,7 @@ def _spy_summary(raw: Path, top: int = 25) -> str:
             n = int(count)
             frames = stack.split(";")
             process = "process ?"
-            if frames and frames[0].startswith("process "):
+            while frames and frames[0].startswith("process "):  # parent;child;...: the last is ours
                 process = frames[0].split(":", 1)[0]
                 frames = frames[1:]
             if frames and frames[0].startswith("thread "):
@@ -875,15 +875,15 @@ def _spy_summary(raw: Path, top: int = 25) -> str:
             if not frames:
                 continue
             names = [re.sub(r":\d+\)$", ")", f) for f in frames]
-            if any(name.startswith("TargetKinesis.listen") for name in names):
-                main_processes.add(process)
+            if any(name.startswith("_worker_main") for name in names):
+                mapping_processes.add(process)
             stacks.append((process, names, n))
             per_process[process] += n
     total = sum(per_process.values())
     if not total:
         return "(no samples)"
     for process, names, n in stacks:
-        group = "main process" if process in main_processes or not main_processes else "mapping processes"
+        group = "mapping processes" if process in mapping_processes else "main process"
         self_c, incl = groups.setdefault(group, (Counter(), Counter()))
         self_c[names[-1]] += n
         for name in set(names):
@@ -896,7 +896,7 @@ def _spy_summary(raw: Path, top: int = 25) -> str:
         "|---|---:|---:|",
     ]
     for process, n in per_process.most_common():
-        role = "main" if process in main_processes else "mapping"
+        role = "mapping" if process in mapping_processes else "main"
         lines.append(f"| {process} ({role}) | {n:,} | {n / total * 100:.1f}% |")
     for group in ("main process", "mapping processes"):
         if group not in groups:

@@ -168,20 +168,21 @@ def _exact_big_ints(value: Any) -> Any:
     return value
 
 
-_NAMESPACE_BYTES = _NAMESPACE.bytes
+_NAMESPACE_SHA1 = hashlib.sha1(_NAMESPACE.bytes)
+#: The variant bits of a UUID's 17th hex digit (RFC 4122: 10xx), by the digit's value.
+_VARIANT_DIGIT = {f"{v:x}": f"{(v & 0x3) | 0x8:x}" for v in range(16)}
 
 
 def deterministic_id(*parts: Any) -> str:
     """A UUID (version 5) that depends only on `parts`, so a replay yields the same id.
 
     Computed as uuid.uuid5 does (SHA-1 of namespace and name, version and variant bits
-    set), without building UUID objects: this runs once per record.
+    set), on the hex text and without building UUID objects: this runs once per record.
     """
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + _canonical(parts)).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    sha1 = _NAMESPACE_SHA1.copy()
+    sha1.update(_canonical(parts))
+    h = sha1.hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def iso_now() -> str:

@@ -112,7 +112,7 @@ class KinesisService:
     @staticmethod
     def wire(data: bytes, key: str | None) -> bytes:
         """One entry of PutRecords' `Records`, as JSON."""
-        return b'{"Data":"' + b2a_base64(data, newline=False) + b'","PartitionKey":' + orjson.dumps(key) + b"}"
+        return b"".join((b'{"Data":"', b2a_base64(data, newline=False), b'","PartitionKey":', orjson.dumps(key), b"}"))
 
     @staticmethod
     def payload_of(wire: bytes) -> bytes:
