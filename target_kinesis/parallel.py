@@ -42,8 +42,12 @@ if t.TYPE_CHECKING:
 SEGMENT_RECORDS = 1000
 SEGMENT_BYTES = 512 * 1024
 READ_BYTES = 256 * 1024
+#: Lines of any kind per segment (STATE lines count too).
+SEGMENT_LINES = 2 * SEGMENT_RECORDS
 #: Segments sent and not yet finished, per mapping process: one mapped while the next waits.
 IN_FLIGHT_PER_PROCESS = 2
+#: Segments read and not yet finished, of any kind: the bound on what reading holds.
+MAX_PENDING_SEGMENTS = 16
 #: How taps write RECORD lines (singer-sdk, singer-python); other layouts are parsed here first.
 _RECORD_PREFIXES = (b'{"type":"RECORD"', b'{"type": "RECORD"')
 
@@ -178,6 +182,9 @@ class ParallelReader:
                     message = None  # processed here in order, it raises the reader's error
                 segment.controls.append((len(segment.lines), message))
                 segment.lines.append(line)
+                segment.size += len(line)
+                if segment.size >= SEGMENT_BYTES or len(segment.lines) >= SEGMENT_LINES:
+                    self._dispatch()  # a tap that sends STATE after STATE: memory stays bounded
                 return message is not None
         segment.positions.append(len(segment.lines))
         segment.lines.append(line)
@@ -211,7 +218,7 @@ class ParallelReader:
         while True:
             while self._pending and self._head_ready():
                 self._finish_head(callbacks, reader, stats)
-            if self._in_flight >= self._max_in_flight:
+            if self._in_flight >= self._max_in_flight or len(self._pending) >= MAX_PENDING_SEGMENTS:
                 self._finish_head(callbacks, reader, stats)  # wait for the oldest answer
                 continue
             if not self._open.empty() and not select.select([fd], [], [], 0)[0]:

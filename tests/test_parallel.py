@@ -450,3 +450,28 @@ def test_cli_lands_the_same_with_and_without_mapping_processes(moto_server, tmp_
 
 
 SETTINGS_EVENTS = {"orders": {"type": "track", "event": "Order Completed"}, "users": {"type": "identify"}}
+
+
+def test_a_flood_of_state_lines_is_held_in_bounded_segments(pool: MappingPool) -> None:
+    from target_kinesis.parallel import MAX_PENDING_SEGMENTS, SEGMENT_LINES
+
+    lines = [line(ORDERS_SCHEMA), *orders(range(0, 50))]
+    lines += [line(state({"at": n})) for n in range(20_000)]
+    lines += orders(range(50, 100))
+    recorder = Recorder()
+    largest = {"pending": 0, "lines": 0}
+
+    class Watched(ParallelReader):
+        def _dispatch(self) -> None:
+            largest["lines"] = max(largest["lines"], len(self._open.lines))
+            super()._dispatch()
+            largest["pending"] = max(largest["pending"], len(self._pending))
+
+    read_fd, write_fd = os.pipe()
+    write_all(write_fd, text(lines))
+    Watched(pool, take_counts=lambda c: None, hand_over=recorder.hand_over, after_segment=lambda: None).run(
+        read_fd, recorder.callbacks(), LineReader()
+    )
+    os.close(read_fd)
+    assert recorder.log == expected_log(lines)
+    assert largest["lines"] <= SEGMENT_LINES and largest["pending"] <= MAX_PENDING_SEGMENTS + 1
