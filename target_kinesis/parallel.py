@@ -48,10 +48,16 @@ SEGMENT_LINES = 2 * SEGMENT_RECORDS
 IN_FLIGHT_PER_PROCESS = 2
 #: Segments read and not yet finished, of any kind: the bound on what reading holds.
 MAX_PENDING_SEGMENTS = 16
+#: How long a wait lasts before looking whether a signal asked to stop.
+WAIT_SECONDS = 0.2
 #: How taps write RECORD lines (singer-sdk, singer-python); other layouts are parsed here first.
 _RECORD_PREFIXES = (b'{"type":"RECORD"', b'{"type": "RECORD"')
 
 Callbacks = dict[str, Callable[[dict], None]]
+
+
+class ReadingStopped(Exception):
+    """`ParallelReader.stop_requested` was set; every segment read is whole (see `finish_read`)."""
 
 
 @dataclass(slots=True)
@@ -102,12 +108,27 @@ class ParallelReader:
         self._max_in_flight = IN_FLIGHT_PER_PROCESS * len(pool)
         self._next_worker = 0
         self._open = _Segment(1)
+        #: Set (by a signal handler) to stop reading: `run` raises `ReadingStopped` at the
+        #: next point where every segment is whole, within WAIT_SECONDS.
+        self.stop_requested = False
+        self.running = False
+        self._callbacks: Callbacks = {}
+        self._reader: LineReader | None = None
+        self._stats: Counter[str] = Counter()
 
     # -- reading ---------------------------------------------------------------------
 
     def run(self, fd: int, callbacks: Callbacks, reader: LineReader) -> Counter[str]:
         """Read `fd` to its end; returns message counts like `LineReader.process_lines`."""
         stats: Counter[str] = Counter()
+        self._callbacks, self._reader, self._stats = callbacks, reader, stats
+        self.running = True
+        try:
+            return self._run(fd, callbacks, reader, stats)
+        finally:
+            self.running = False
+
+    def _run(self, fd: int, callbacks: Callbacks, reader: LineReader, stats: Counter[str]) -> Counter[str]:
         line_number = reader.line_number
         self._open = _Segment(line_number + 1)
         partial: list[bytes] = []
@@ -229,8 +250,22 @@ class ParallelReader:
                 head = self._pending[0]
                 if head.worker is not None:
                     waiting_on.append(pool.outboxes[head.worker])
-            if fd in wait(waiting_on):
+            self._check_stop()
+            if fd in wait(waiting_on, timeout=WAIT_SECONDS):
                 return os.read(fd, READ_BYTES)
+
+    def _check_stop(self) -> None:
+        if self.stop_requested:
+            raise ReadingStopped
+
+    def finish_read(self) -> None:
+        """Finish every segment already read, in order (after `ReadingStopped`)."""
+        if self._reader is None:
+            return
+        self.stop_requested = False
+        self._dispatch()
+        while self._pending:
+            self._finish_head(self._callbacks, self._reader, self._stats)
 
     def _head_ready(self) -> bool:
         worker = self._pending[0].worker
@@ -239,11 +274,16 @@ class ParallelReader:
     # -- finishing segments, in input order --------------------------------------------
 
     def _finish_head(self, callbacks: Callbacks, reader: LineReader, stats: Counter[str]) -> None:
-        segment = self._pending.popleft()
+        segment = self._pending[0]
         chunk: MappedChunk | None = None
         if segment.worker is not None:
-            self._in_flight -= 1
+            answers = self._pool.outboxes[segment.worker]
+            while not answers.poll(WAIT_SECONDS):
+                self._check_stop()  # nothing taken yet: stopping here leaves all segments whole
             chunk = self._pool.result(segment.worker)
+            self._in_flight -= 1
+        self._pending.popleft()
+        if chunk is not None:
             self._take_counts(chunk)
         mapped = len(chunk.ends) if chunk is not None else 0
         # Where the mapping process stopped: from that line on, this process takes over.
@@ -296,4 +336,4 @@ def _only_records(text: bytes, lines: int) -> bool:
     return False
 
 
-__all__ = ["ParallelReader"]
+__all__ = ["ParallelReader", "ReadingStopped"]

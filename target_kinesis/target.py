@@ -36,7 +36,7 @@ from target_kinesis.errors import (
 )
 from target_kinesis.gc_tuning import tune_for_streaming
 from target_kinesis.mapping import EventSpec
-from target_kinesis.parallel import ParallelReader
+from target_kinesis.parallel import ParallelReader, ReadingStopped
 from target_kinesis.producer import Producer
 from target_kinesis.reader import LineReader
 from target_kinesis.retry import error_code
@@ -266,9 +266,11 @@ class TargetKinesis(Target):
             tune_for_streaming()
             self._start_mapping_processes()
             super().listen(file_input)
-        except _Terminated:
+        except (_Terminated, ReadingStopped) as exc:
             self.logger.info("Termination signal: delivering buffered records and emitting state")
             self._draining = True
+            if isinstance(exc, ReadingStopped):  # what was read is delivered, as in one process
+                self.message_reader.parallel.finish_read()  # type: ignore[attr-defined]
             self.drain_all(is_endofpipe=True)
             self.writer.flush()
         except _BAD_INPUT as exc:
@@ -345,6 +347,11 @@ class TargetKinesis(Target):
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         if self._draining:
             self.logger.warning("Signal %d received again while draining; still draining", signum)
+            return
+        parallel = getattr(self.message_reader, "parallel", None)
+        if parallel is not None and parallel.running:
+            # Raising here could cut a segment in two; the reader stops at its next whole point.
+            parallel.stop_requested = True
             return
         raise _Terminated(signum)
 

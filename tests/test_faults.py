@@ -370,6 +370,30 @@ def test_sigterm_drains_and_emits_state(moto_server, tmp_path, processes):
     assert set(kinesis_ids(kinesis, stream)) >= set(range(200))
 
 
+def test_sigterm_while_input_flows_delivers_what_was_read(moto_server, tmp_path):
+    """SIGTERM mid-stream with mapping processes busy: exit 0, and every STATE printed is covered."""
+    kinesis = boto_client("kinesis", moto_server.url)
+    stream = unique_name("termflow")
+    create_kinesis_stream(kinesis, stream)
+    config = base_config(moto_server.url, stream_name=stream, mapping_processes=2, max_concurrent_requests=1)
+    proc = _start_target(config, tmp_path, moto_server.url)
+    feeder = threading.Thread(
+        target=_feed, args=(proc, orders_input(20_000, state_every=100), 200, 0.005, None), daemon=True
+    )
+    feeder.start()
+    time.sleep(3.0)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    feeder.join(timeout=10)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert "Termination signal" in err.decode()
+    states = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
+    assert states, "the STATE read before the signal is printed"
+    landed = set(kinesis_ids(kinesis, stream))
+    assert set(range(states[-1]["offset"])) <= landed, "a STATE printed before its records landed"
+    assert states[-1]["offset"] < 20_000, "stopped early, as asked"
+
+
 def test_state_flush_seconds_checkpoints_during_the_run(moto_server, tmp_path):
     kinesis = boto_client("kinesis", moto_server.url)
     stream = unique_name("flush")

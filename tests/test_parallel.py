@@ -21,7 +21,7 @@ import pytest
 from target_kinesis.encoding import encoder_for
 from target_kinesis.errors import InputError, TargetKinesisError
 from target_kinesis.mapping import EventMapper, EventSpec
-from target_kinesis.parallel import SEGMENT_RECORDS, ParallelReader
+from target_kinesis.parallel import SEGMENT_RECORDS, ParallelReader, ReadingStopped
 from target_kinesis.reader import LineReader, parse_line
 from target_kinesis.services import SERVICES
 from target_kinesis.settings import Settings
@@ -475,3 +475,38 @@ def test_a_flood_of_state_lines_is_held_in_bounded_segments(pool: MappingPool) -
     os.close(read_fd)
     assert recorder.log == expected_log(lines)
     assert largest["lines"] <= SEGMENT_LINES and largest["pending"] <= MAX_PENDING_SEGMENTS + 1
+
+
+def test_a_stop_request_finishes_everything_already_read(pool: MappingPool) -> None:
+    """What the target does on SIGTERM: the reader stops where every segment is whole, and the
+    segments read but not finished are then finished, in order."""
+    part = [line(ORDERS_SCHEMA), *orders(range(0, 300), state_every=100)]
+    read_fd, write_fd = os.pipe()
+    data = text(part)  # and no end of input after it: the reader waits for more
+    assert len(data) < 60_000, "one segment, within a pipe's buffer: a stopped process need not read it"
+    threading.Thread(target=lambda: os.write(write_fd, data), daemon=True).start()
+    recorder = Recorder()
+    parallel = ParallelReader(
+        pool, take_counts=lambda c: None, hand_over=recorder.hand_over, after_segment=lambda: None
+    )
+    for process in pool._processes:
+        os.kill(process.pid, signal.SIGSTOP)  # answers are late: segments stay pending
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        parallel.stop_requested = True  # as TargetKinesis._handle_termination does
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        with pytest.raises(ReadingStopped):
+            parallel.run(read_fd, recorder.callbacks(), LineReader())
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        for process in pool._processes:
+            os.kill(process.pid, signal.SIGCONT)
+    assert len(recorder.log) < len(expected_log(part)), "records were still with the mapping processes"
+    parallel.finish_read()
+    assert recorder.log == expected_log(part)
+    os.close(write_fd)
+    os.close(read_fd)
