@@ -17,6 +17,7 @@ closes their pipe, or dies.
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import os
 import pickle
@@ -168,6 +169,7 @@ def _worker_main(
     for connection in others:
         connection.close()
     sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the process's whole life
+    logging.disable(logging.CRITICAL)  # the main process logs what matters, once
     mapper = RecordMapper(settings, validate=validate)
     # A thread keeps reading the input pipe, so the main process never blocks sending
     # a chunk while this process blocks sending an answer (both pipes full).

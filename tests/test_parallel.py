@@ -510,3 +510,17 @@ def test_a_stop_request_finishes_everything_already_read(pool: MappingPool) -> N
     assert recorder.log == expected_log(part)
     os.close(write_fd)
     os.close(read_fd)
+
+
+def test_a_bug_in_a_mapping_process_is_reported_not_hung_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: RecordMapper, lines: list[bytes], *, plain_numbers: bool = False) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(RecordMapper, "map_lines", broken)  # before the fork: the processes inherit it
+    made = MappingPool(1, SETTINGS, validate=True)
+    try:
+        made.send_chunk(0, line(record("orders", {"id": 1})) + b"\n")
+        with pytest.raises(TargetKinesisError, match="mapping process 1 failed: RuntimeError: boom"):
+            made.result(0)
+    finally:
+        made.close()
