@@ -353,3 +353,25 @@ def test_target_config_rules_are_checked_at_start_up() -> None:
         TargetKinesis(config={"stream_name": "bad name", "aws_secret_access_key": SECRET, "aws_access_key_id": "A"})
     assert "stream_name" in str(info.value)
     assert SECRET not in str(info.value)
+
+
+def test_mapping_processes_default_follows_the_cpus_a_container_may_use(tmp_path, monkeypatch) -> None:
+    import os
+
+    from target_kinesis import settings as settings_module
+    from target_kinesis.settings import usable_cpus
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
+    limits = tmp_path / "cpu.max"
+    limits.write_text("max 100000\n")
+    assert usable_cpus(str(limits)) == 16
+    limits.write_text("150000 100000\n")  # 1.5 CPUs
+    assert usable_cpus(str(limits)) == 2
+    limits.write_text("100000 100000\n")
+    assert usable_cpus(str(limits)) == 1
+    assert usable_cpus(str(tmp_path / "absent")) == 16
+    monkeypatch.setattr(settings_module, "usable_cpus", lambda: 1)
+    assert settings_module._mapping_processes(None) == 0, "one CPU: everything in one process"
+    monkeypatch.setattr(settings_module, "usable_cpus", lambda: 16)
+    assert settings_module._mapping_processes(None) == 4
+    assert settings_module._mapping_processes(0) == 0 and settings_module._mapping_processes(3) == 3
