@@ -20,7 +20,7 @@ from typing import Protocol
 class Entry:
     """One record bound for one destination stream."""
 
-    #: The record as it appears in the request body (`Service.wire`); `Service.payload_of`
+    #: The record as it appears in the request body (`Service.wire`); `services.payload_of`
     #: gives its bytes back when a dead letter needs them.
     wire: bytes
     key: str | None

@@ -24,7 +24,7 @@ from target_kinesis.encoding import Encoded
 from target_kinesis.errors import DeliveryError, InputError
 from target_kinesis.retry import Action, backoff_delays, classify, error_code
 from target_kinesis.routing import Destination
-from target_kinesis.services import Service
+from target_kinesis.services import Service, payload_of
 from target_kinesis.stats import DestinationStats
 
 logger = logging.getLogger("target-kinesis")
@@ -175,7 +175,7 @@ class Producer:
                 reason="oversized",
                 service=self.destination.service,
                 stream=self.destination.stream,
-                data=self.service.payload_of(wire),
+                data=payload_of(wire),
                 partition_key=key,
                 error_code="RecordTooLarge",
                 error_message=f"{size} bytes > max_record_bytes {self.max_record_bytes}",
@@ -281,7 +281,7 @@ class Producer:
                 reason="undeliverable",
                 service=self.destination.service,
                 stream=self.destination.stream,
-                data=self.service.payload_of(entry.wire),
+                data=payload_of(entry.wire),
                 partition_key=entry.key,
                 error_code=code,
                 error_message=message,

@@ -73,8 +73,6 @@ class Service(Protocol):
 
     def wire(self, data: bytes, key: str | None) -> bytes: ...
 
-    def payload_of(self, wire: bytes) -> bytes: ...
-
     def put(self, client: Any, stream: str, wires: Sequence[bytes]) -> list[RecordError | None]: ...
 
     def describe(self, client: Any, stream: str) -> StreamInfo: ...
@@ -115,14 +113,8 @@ class KinesisService:
         return b"".join((b'{"Data":"', b2a_base64(data, newline=False), b'","PartitionKey":', orjson.dumps(key), b"}"))
 
     @staticmethod
-    def payload_of(wire: bytes) -> bytes:
-        return _payload_of(wire)
-
-    @staticmethod
     def put(aws: Any, stream: str, wires: Sequence[bytes]) -> list[RecordError | None]:
-        body = b'{"StreamName":' + orjson.dumps(stream) + b',"Records":[' + b",".join(wires) + b"]}"
-        response = aws.json_call("kinesis", "Kinesis_20131202.PutRecords", body)
-        return _record_errors(response, "Records", "FailedRecordCount", len(wires))
+        return _put(aws, "kinesis", "Kinesis_20131202.PutRecords", b"StreamName", stream, wires, _KINESIS_ANSWER)
 
     @staticmethod
     def describe(client: Any, stream: str) -> StreamInfo:
@@ -167,14 +159,10 @@ class FirehoseService:
         return b'{"Data":"' + b2a_base64(data, newline=False) + b'"}'
 
     @staticmethod
-    def payload_of(wire: bytes) -> bytes:
-        return _payload_of(wire)
-
-    @staticmethod
     def put(aws: Any, stream: str, wires: Sequence[bytes]) -> list[RecordError | None]:
-        body = b'{"DeliveryStreamName":' + orjson.dumps(stream) + b',"Records":[' + b",".join(wires) + b"]}"
-        response = aws.json_call("firehose", "Firehose_20150804.PutRecordBatch", body)
-        return _record_errors(response, "RequestResponses", "FailedPutCount", len(wires))
+        return _put(
+            aws, "firehose", "Firehose_20150804.PutRecordBatch", b"DeliveryStreamName", stream, wires, _FIREHOSE_ANSWER
+        )
 
     @staticmethod
     def describe(client: Any, stream: str) -> StreamInfo:
@@ -193,10 +181,30 @@ class FirehoseService:
 _DATA_START = len(b'{"Data":"')
 
 
-def _payload_of(wire: bytes) -> bytes:
-    """The record's bytes back from its wire form (for dead letters: records are kept
-    only in wire form while they wait, which halves what they hold in memory)."""
+def payload_of(wire: bytes) -> bytes:
+    """A record's bytes back from its wire form, whichever the service (both begin with
+    `{"Data":"<base64>"`). For dead letters: records are kept only in wire form while
+    they wait, which halves what they hold in memory."""
     return a2b_base64(wire[_DATA_START : wire.index(b'"', _DATA_START)])
+
+
+#: Where each service's answer lists per-record outcomes, and where it counts failures.
+_KINESIS_ANSWER = ("Records", "FailedRecordCount")
+_FIREHOSE_ANSWER = ("RequestResponses", "FailedPutCount")
+
+
+def _put(
+    aws: Any,
+    service: str,
+    target: str,
+    stream_key: bytes,
+    stream: str,
+    wires: Sequence[bytes],
+    answer: tuple[str, str],
+) -> list[RecordError | None]:
+    """One batch call: the same body and answer shape for both services, names aside."""
+    body = b'{"' + stream_key + b'":' + orjson.dumps(stream) + b',"Records":[' + b",".join(wires) + b"]}"
+    return _record_errors(aws.json_call(service, target, body), *answer, len(wires))
 
 
 def _record_errors(

@@ -23,7 +23,7 @@ from target_kinesis.errors import InputError, TargetKinesisError
 from target_kinesis.mapping import EventMapper, EventSpec
 from target_kinesis.parallel import SEGMENT_RECORDS, ParallelReader, ReadingStopped
 from target_kinesis.reader import LineReader, parse_line
-from target_kinesis.services import SERVICES
+from target_kinesis.services import SERVICES, payload_of
 from target_kinesis.settings import Settings
 from target_kinesis.sink import check_key_properties, strip_sdc_metadata, validate_record
 from target_kinesis.validation import build_validator
@@ -53,9 +53,8 @@ def line(message: dict[str, Any]) -> bytes:
     return json.dumps(message).encode()
 
 
-def decoded(destination: int, wire: bytes) -> dict[str, Any]:
-    service = SERVICES[encoder_for(SETTINGS).destinations[destination].service]
-    event = orjson.loads(service.payload_of(wire))
+def decoded(wire: bytes) -> dict[str, Any]:
+    event = orjson.loads(payload_of(wire))
     event.pop("sentAt")  # the wall clock, not the record
     return event
 
@@ -87,7 +86,7 @@ def one_process(lines: list[bytes]) -> list[tuple[int, str | None, dict[str, Any
         validate_record(validator, rec, message["stream"])
         check_key_properties(rec, keys, message["stream"])
         encoder.encode(mapper.map(rec, message.get("time_extracted")), out)
-    return [(d, key, decoded(d, wire)) for d, key, _, wire in out]
+    return [(d, key, decoded(wire)) for d, key, _, wire in out]
 
 
 # -- RecordMapper -------------------------------------------------------------------------------
@@ -107,18 +106,18 @@ def test_record_mapper_makes_what_one_process_makes() -> None:
         mapper.schema(raw)
     chunk = mapper.map_lines(lines[2:])
     expected = one_process(lines)
-    assert [(d, key, decoded(d, wire)) for d, key, _, wire in chunk.records] == expected
+    assert [(d, key, decoded(wire)) for d, key, _, wire in chunk.records] == expected
     assert chunk.stop is None
     assert chunk.ends == [1, 2, 3, 4]
     assert [d for d, *_ in chunk.records] == [1, 0, 1, 1], "identify -> firehose:f, the rest -> kinesis:k"
     assert chunk.per_stream == {"orders": 3, "users": 1}
     assert (chunk.read, chunk.unmapped, chunk.dropped_anonymous) == (4, 0, 0)
     last = chunk.records[-1]
-    assert b'"total":1234567890.123456789' in SERVICES["kinesis"].payload_of(last[3]), "the number, exactly"
+    assert b'"total":1234567890.123456789' in payload_of(last[3]), "the number, exactly"
     assert expected[1][2]["traits"]["email"] != " Ada@Example.com ", "hash_fields applied"
     for d, key, size, wire in chunk.records:
         service = SERVICES[encoder_for(SETTINGS).destinations[d].service]
-        assert size == service.record_size(service.payload_of(wire), key)
+        assert size == service.record_size(payload_of(wire), key)
 
 
 @pytest.mark.parametrize(
@@ -176,8 +175,8 @@ class Recorder:
         self.state_seen = threading.Event()
 
     def hand_over(self, records: list[Any]) -> None:
-        for d, _, _, wire in records:  # orders: one record each, to kinesis:k
-            self.log.append(("record", decoded(d, wire)["properties"]["id"]))
+        for *_, wire in records:  # orders: one record each, to kinesis:k
+            self.log.append(("record", decoded(wire)["properties"]["id"]))
 
     def callbacks(self) -> dict[str, Any]:
         def on_record(message: dict[str, Any]) -> None:

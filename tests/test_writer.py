@@ -9,7 +9,7 @@ import orjson
 from target_kinesis.encoding import Encoder
 from target_kinesis.mapping import Event
 from target_kinesis.routing import Destination, Router, Rule
-from target_kinesis.services import SERVICES
+from target_kinesis.services import SERVICES, payload_of
 from target_kinesis.shaping import PartitionKeys, Privacy
 from target_kinesis.stats import DestinationStats
 from target_kinesis.writer import PROGRESS_SECONDS, EventWriter
@@ -26,7 +26,7 @@ class FakeProducer:
 
     def add_all(self, records: list[tuple[int, str | None, int, bytes]]) -> None:
         for _, key, size, wire in records:
-            data = self.service.payload_of(wire)
+            data = payload_of(wire)
             assert size == self.service.record_size(data, key) and wire == self.service.wire(data, key)
             self.added.append((data, key))
             self.stats.add(records_sent=1, bytes_sent=len(data))
