@@ -281,6 +281,10 @@ class Settings:
             return None
         return min(self.max_record_bytes, SERVICES[service].limits.max_record_bytes)
 
+    def event_spec(self, stream: str) -> EventSpec:
+        """How records of a Singer stream become events (a track event, unless configured)."""
+        return self.events.get(stream) or EventSpec()
+
     def newline(self, service: str) -> bool:
         if self.append_newline is None:
             return SERVICES[service].default_append_newline

@@ -68,6 +68,17 @@ def check_key_properties(record: dict, key_properties: t.Sequence[str], stream: 
             raise MissingKeyPropertiesInputError(f"stream '{stream}': record is missing key properties {missing}")
 
 
+def check_record(
+    record: dict, validator: BaseJSONSchemaValidator | None, key_properties: t.Sequence[str], stream: str
+) -> None:
+    """What a record goes through before it is mapped, in the SDK's order: drop its `_sdc_*`
+    metadata, validate it, check its key properties. In `EventSink.take` and the mapping
+    processes alike."""
+    strip_sdc_metadata(record)
+    validate_record(validator, record, stream)
+    check_key_properties(record, key_properties, stream)
+
+
 class EventSink(RecordSink):
     """One per Singer stream; all sinks share the target's writer and producers."""
 
@@ -78,7 +89,7 @@ class EventSink(RecordSink):
         self._target = target
         self._mapper = EventMapper(
             stream_name,
-            target.event_spec(stream_name),
+            target.settings.event_spec(stream_name),
             key_properties=key_properties or (),
             schema=schema,
             replication_key=target.replication_key(stream_name),
@@ -107,9 +118,7 @@ class EventSink(RecordSink):
         Same steps as the SDK's `_process_record_message` for an identity stream map:
         drop SDK metadata fields, validate, check key properties, count, process.
         """
-        strip_sdc_metadata(record)
-        self._validate_and_parse(record)
-        self._singer_validate_message(record)
+        check_record(record, self._validator, self._key_properties, self.stream_name)
         self.tally_record_read()
         self.process_record(record, {})
         self.record_counter_metric.increment()

@@ -35,7 +35,6 @@ from target_kinesis.errors import (
     TargetKinesisError,
 )
 from target_kinesis.gc_tuning import tune_for_streaming
-from target_kinesis.mapping import EventSpec
 from target_kinesis.parallel import ParallelReader, ReadingStopped
 from target_kinesis.producer import Producer
 from target_kinesis.reader import LineReader
@@ -126,9 +125,6 @@ class TargetKinesis(Target):
         if errors and raise_errors:
             raise ConfigError("invalid configuration: " + "; ".join(sorted(errors)))
         return errors
-
-    def event_spec(self, stream: str) -> EventSpec:
-        return self.settings.events.get(stream) or EventSpec()
 
     def replication_key(self, stream: str) -> str | None:
         return self._replication_keys.get(stream)

@@ -34,10 +34,10 @@ import orjson
 
 from target_kinesis.encoding import Encoded, encoder_for
 from target_kinesis.errors import TargetKinesisError
-from target_kinesis.mapping import EventMapper, EventSpec
+from target_kinesis.mapping import EventMapper
 from target_kinesis.reader import may_hold_long_numbers, parse_line
 from target_kinesis.settings import Settings
-from target_kinesis.sink import check_key_properties, replication_key_of, strip_sdc_metadata, validate_record
+from target_kinesis.sink import check_record, replication_key_of
 from target_kinesis.validation import build_validator
 
 _SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -108,7 +108,7 @@ class RecordMapper:
                 key_properties,
                 EventMapper(
                     name,
-                    self._settings.events.get(name) or EventSpec(),
+                    self._settings.event_spec(name),
                     key_properties=key_properties,
                     schema=schema,
                     replication_key=replication_key_of(message),
@@ -137,9 +137,7 @@ class RecordMapper:
                 record = message["record"]
                 if message["type"] != "RECORD" or stream is None or type(record) is not dict:
                     raise ValueError
-                strip_sdc_metadata(record)
-                validate_record(stream.validator, record, name)
-                check_key_properties(record, stream.key_properties, name)
+                check_record(record, stream.validator, stream.key_properties, name)
                 encoder.encode(stream.mapper.map(record, message.get("time_extracted")), records)
             except Exception:
                 stop = index
