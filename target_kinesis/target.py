@@ -39,7 +39,7 @@ from target_kinesis.parallel import ParallelReader, ReadingStopped
 from target_kinesis.producer import Producer
 from target_kinesis.reader import LineReader
 from target_kinesis.retry import error_code
-from target_kinesis.routing import Destination, Router
+from target_kinesis.routing import Destination
 from target_kinesis.services import SERVICES
 from target_kinesis.settings import CONFIG_SCHEMA, Settings
 from target_kinesis.sink import EventSink, replication_key_of
@@ -143,8 +143,8 @@ class TargetKinesis(Target):
         if self._writer is not None:
             return
         s = self.settings
-        router = Router(s.rules)
-        destinations = router.destinations
+        encoder = encoder_for(s)
+        destinations = encoder.destinations
         pool = s.max_concurrent_requests * len(destinations) + 2
         self._clients = AwsClients(s, max_pool_connections=max(10, pool))
         self._dead_letters = DeadLetters(s.dead_letter_path)
@@ -179,7 +179,7 @@ class TargetKinesis(Target):
                 dead_letters=self._dead_letters,
                 refresh_credentials=self._clients.refresh_credentials,
             )
-        self._writer = EventWriter(encoder_for(s), producers)
+        self._writer = EventWriter(encoder, producers)
 
     def _preflight(self, destination: Destination, client: t.Any) -> int | None:
         """Describe a destination; a clear error now beats a failed batch an hour in."""

@@ -37,7 +37,6 @@ class EventWriter:
         self.producers = producers
         self._by_index = [producers[d] for d in encoder.destinations]
         self.stats = encoder.stats
-        self._buffer: list[Encoded] = []
         self._clock = clock
         self._started = clock()
         self._last_progress = self._started
@@ -45,11 +44,10 @@ class EventWriter:
 
     def write(self, event: Event) -> None:
         """Send one event to every destination its route names (or count it as dropped)."""
-        buffer = self._buffer
-        self.encoder.encode(event, buffer)
-        if buffer:
-            self.hand_over(buffer)
-            buffer.clear()
+        records: list[Encoded] = []
+        self.encoder.encode(event, records)
+        if records:
+            self.hand_over(records)
         elif self.stats.records_read >= self._next_progress_check:
             self._maybe_progress()
 
