@@ -425,15 +425,20 @@ class ChildResult:
     rss_mib: float  # peak memory: RSS of the child, or PSS of its process tree if larger
 
 
-def _vm_hwm_kib(pid: int) -> int:
+def _proc_kib(path: str, field: bytes) -> int:
+    """A `Name:  N kB` line of a /proc file (0 when the process or the line is gone)."""
     try:
-        with open(f"/proc/{pid}/status", "rb") as fh:
+        with open(path, "rb") as fh:
             for line in fh:
-                if line.startswith(b"VmHWM:"):
+                if line.startswith(field):
                     return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
     return 0
+
+
+def _vm_hwm_kib(pid: int) -> int:
+    return _proc_kib(f"/proc/{pid}/status", b"VmHWM:")
 
 
 def _tree_pss_kib(pid: int) -> int:
@@ -446,12 +451,8 @@ def _tree_pss_kib(pid: int) -> int:
     pending = [pid]
     while pending:
         current = pending.pop()
+        total += _proc_kib(f"/proc/{current}/smaps_rollup", b"Pss:")
         try:
-            with open(f"/proc/{current}/smaps_rollup", "rb") as fh:
-                for line in fh:
-                    if line.startswith(b"Pss:"):
-                        total += int(line.split()[1])
-                        break
             for task in os.listdir(f"/proc/{current}/task"):
                 with open(f"/proc/{current}/task/{task}/children", "rb") as fh:
                     pending.extend(int(child) for child in fh.read().split())
