@@ -41,13 +41,13 @@ def _sdc_metadata_fields() -> frozenset[str]:
     return frozenset(recorder.popped)
 
 
-_SDC_METADATA = _sdc_metadata_fields()
+SDC_METADATA_FIELDS = _sdc_metadata_fields()
 
 
 def strip_sdc_metadata(record: dict) -> None:
     """Remove the SDK's `_sdc_*` metadata fields; most records have none (one C-level check)."""
-    if not _SDC_METADATA.isdisjoint(record):
-        for name in _SDC_METADATA:
+    if not SDC_METADATA_FIELDS.isdisjoint(record):
+        for name in SDC_METADATA_FIELDS:
             record.pop(name, None)
 
 
@@ -69,13 +69,20 @@ def check_key_properties(record: dict, key_properties: t.Sequence[str], stream: 
 
 
 def check_record(
-    record: dict, validator: BaseJSONSchemaValidator | None, key_properties: t.Sequence[str], stream: str
+    record: dict,
+    validator: BaseJSONSchemaValidator | None,
+    key_properties: t.Sequence[str],
+    stream: str,
+    *,
+    known_valid: bool = False,
 ) -> None:
     """What a record goes through before it is mapped, in the SDK's order: drop its `_sdc_*`
     metadata, validate it, check its key properties. In `EventSink.take` and the mapping
-    processes alike."""
+    processes alike. `known_valid`: a precheck of its line (precheck.py) already showed
+    the record matches its schema."""
     strip_sdc_metadata(record)
-    validate_record(validator, record, stream)
+    if not known_valid:
+        validate_record(validator, record, stream)
     check_key_properties(record, key_properties, stream)
 
 

@@ -17,6 +17,7 @@ closes their pipe, or dies.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import multiprocessing
 import os
@@ -37,7 +38,8 @@ from target_kinesis.errors import TargetKinesisError
 from target_kinesis.mapping import EventMapper
 from target_kinesis.reader import may_hold_long_numbers, parse_line
 from target_kinesis.settings import Settings
-from target_kinesis.sink import check_record, replication_key_of
+from target_kinesis.precheck import build_precheck
+from target_kinesis.sink import SDC_METADATA_FIELDS, check_record, replication_key_of
 from target_kinesis.validation import build_validator
 
 _SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -45,6 +47,10 @@ _SCHEMA = b"S"
 _CHUNK = b"C"
 _FAILED = b"F"
 _RESULT = b"R"
+#: A pipe's buffer: the default 64 KiB takes a segment (up to 512 KiB) in many small
+#: writes, each waiting for the other side to be scheduled; 1 MiB (Linux's default limit
+#: for anyone) takes a whole segment or answer at once.
+PIPE_BYTES = 1024 * 1024
 
 # fastjsonschema imports parts of itself while compiling; do it once here, before any
 # fork, so a child never waits on an import lock another thread held at that moment.
@@ -70,6 +76,8 @@ class MappedChunk(NamedTuple):
 
 class _Stream(NamedTuple):
     validator: t.Any
+    #: Says "certainly valid" of a line, so the validator can be skipped (precheck.py).
+    precheck: t.Callable[[bytes], bool] | None
     key_properties: tuple[str, ...]
     mapper: EventMapper
 
@@ -105,6 +113,7 @@ class RecordMapper:
             key_properties = tuple(keys or ())
             self._streams[name] = _Stream(
                 build_validator(schema, name) if self._validate else None,
+                build_precheck(schema, SDC_METADATA_FIELDS) if self._validate else None,
                 key_properties,
                 EventMapper(
                     name,
@@ -137,7 +146,14 @@ class RecordMapper:
                 record = message["record"]
                 if message["type"] != "RECORD" or stream is None or type(record) is not dict:
                     raise ValueError
-                check_record(record, stream.validator, stream.key_properties, name)
+                precheck = stream.precheck
+                check_record(
+                    record,
+                    stream.validator,
+                    stream.key_properties,
+                    name,
+                    known_valid=precheck is not None and precheck(line),
+                )
                 encoder.encode(stream.mapper.map(record, message.get("time_extracted")), records)
             except Exception:
                 stop = index
@@ -198,6 +214,12 @@ def _worker_main(
             outbox.send_bytes(_FAILED + f"{type(exc).__name__}: {exc}".encode(errors="replace"))
 
 
+def _widen(connection: Connection) -> None:
+    """Grow a pipe's buffer to PIPE_BYTES where the system allows (speed only)."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or a lower limit
+        fcntl.fcntl(connection.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+
+
 class MappingPool:
     """The mapping processes and their pipes, seen from the main process."""
 
@@ -215,6 +237,8 @@ class MappingPool:
             for _ in range(processes):
                 inbox_read, inbox_write = context.Pipe(duplex=False)
                 outbox_read, outbox_write = context.Pipe(duplex=False)
+                _widen(inbox_write)
+                _widen(outbox_write)
                 others = [*self._inboxes, *self.outboxes, inbox_write, outbox_read]
                 process = context.Process(
                     target=_worker_main,
