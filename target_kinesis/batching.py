@@ -11,22 +11,97 @@ Two batchers share one interface so the producer does not care which is in use:
 
 from __future__ import annotations
 
+import operator
+from array import array
+from bisect import bisect_right
 from collections import OrderedDict, deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from itertools import accumulate
+from typing import NamedTuple, Protocol
 
 
 @dataclass(slots=True, eq=False)
 class Entry:
-    """One record bound for one destination stream."""
+    """One record bound for one destination stream, or a run of consecutive ones.
+
+    A run (`count` > 1) is records `first`.. of a `Column`: one object for up to a
+    thousand records, so the main process does no work per record unless AWS refuses
+    one. Its `wire` is theirs joined with commas, as the request body lists them.
+    """
 
     #: The record as it appears in the request body (`Service.wire`); `services.payload_of`
     #: gives its bytes back when a dead letter needs them.
     wire: bytes
     key: str | None
+    #: Bytes as AWS counts them against its limits (a run: its records' sum).
     size: int
     seq: int = 0
     attempts: int = field(default=0)
+    count: int = 1
+    column: Column | None = None
+    first: int = 0
+
+    def split(self) -> list[Entry]:
+        """One Entry per record: a refused record is retried or dead-lettered on its own."""
+        column = self.column
+        if column is None:
+            return [self]
+        return [column.entry(i, i + 1, self.seq, self.attempts) for i in range(self.first, self.first + self.count)]
+
+    def fitting(self, records: int, size: int) -> int:
+        """How many leading records of this run fit in `records` records and `size` bytes."""
+        assert self.column is not None
+        sizes = self.column.sizes[self.first : self.first + min(records, self.count)]
+        return bisect_right(list(accumulate(sizes)), size)
+
+    def take(self, records: int) -> tuple[Entry, Entry]:
+        """This run's first `records` records, and the rest (0 < records < count)."""
+        assert self.column is not None and 0 < records < self.count
+        middle = self.first + records
+        column = self.column
+        return (
+            column.entry(self.first, middle, self.seq, self.attempts),
+            column.entry(middle, self.first + self.count, self.seq, self.attempts),
+        )
+
+
+class Column(NamedTuple):
+    """Consecutive records of one destination, in their request form, back to back.
+
+    How mapping processes answer (one pickled object per thousand records instead of
+    a thousand tuples); `entry` cuts any range of it into an `Entry`.
+    """
+
+    #: Every record's wire form, joined with commas.
+    body: bytes
+    #: ends[i]: where record i's wire form ends in `body`.
+    ends: array
+    #: Each record's partition key; None when no record has one (Firehose).
+    keys: list[str | None] | None
+    #: Each record's size as AWS counts it.
+    sizes: array
+
+    @classmethod
+    def of(cls, wires: Sequence[bytes], keys: Sequence[str | None], sizes: Iterable[int]) -> Column:
+        ends = array("q", map(operator.add, accumulate(map(len, wires)), range(len(wires))))  # + the commas
+        return cls(
+            b",".join(wires),
+            ends,
+            list(keys) if any(key is not None for key in keys) else None,
+            array("q", sizes),
+        )
+
+    def __len__(self) -> int:  # type: ignore[override]  # records, not fields
+        return len(self.ends)
+
+    def entry(self, first: int, last: int, seq: int = 0, attempts: int = 0) -> Entry:
+        """Records `first` to `last` (excluded) as one Entry."""
+        ends = self.ends
+        wire = self.body[ends[first - 1] + 1 if first else 0 : ends[last - 1]]
+        if last - first == 1:
+            return Entry(wire, self.keys[first] if self.keys else None, self.sizes[first], seq, attempts)
+        return Entry(wire, None, sum(self.sizes[first:last]), seq, attempts, last - first, self, first)
 
 
 class Batcher(Protocol):
@@ -51,8 +126,9 @@ class FifoBatcher:
         self._max_records = max_records
         self._max_bytes = max_bytes
         self._current: list[Entry] = []
+        self._current_records = 0
         self._current_bytes = 0
-        self._sealed: deque[list[Entry]] = deque()
+        self._sealed: deque[tuple[list[Entry], int]] = deque()
         self._pending = 0
 
     @property
@@ -61,19 +137,40 @@ class FifoBatcher:
         return self._pending
 
     def add(self, entry: Entry) -> None:
+        """Add a record, or a run: a run fills the open batch with as many of its records
+        as fit, exactly as if they had been added one by one."""
+        while entry.count > 1 and (
+            self._current_records + entry.count > self._max_records
+            or self._current_bytes + entry.size > self._max_bytes
+        ):
+            fitting = entry.fitting(self._max_records - self._current_records, self._max_bytes - self._current_bytes)
+            if not fitting:
+                if self._current:
+                    self._seal()
+                    continue
+                fitting = 1  # cannot happen (records are at most a batch's bytes); never loop
+            head, entry = entry.take(fitting)
+            self._append(head)
+            self._seal()
         if self._current and (
-            len(self._current) >= self._max_records or self._current_bytes + entry.size > self._max_bytes
+            self._current_records + entry.count > self._max_records
+            or self._current_bytes + entry.size > self._max_bytes
         ):
             self._seal()
-        self._current.append(entry)
-        self._current_bytes += entry.size
-        self._pending += 1
-        if len(self._current) >= self._max_records:
+        self._append(entry)
+        if self._current_records >= self._max_records:
             self._seal()
 
+    def _append(self, entry: Entry) -> None:
+        self._current.append(entry)
+        self._current_records += entry.count
+        self._current_bytes += entry.size
+        self._pending += entry.count
+
     def _seal(self) -> None:
-        self._sealed.append(self._current)
+        self._sealed.append((self._current, self._current_records))
         self._current = []
+        self._current_records = 0
         self._current_bytes = 0
 
     def pop_ready(self, *, force: bool) -> list[Entry] | None:
@@ -82,8 +179,8 @@ class FifoBatcher:
             self._seal()
         if not self._sealed:
             return None
-        batch = self._sealed.popleft()
-        self._pending -= len(batch)
+        batch, records = self._sealed.popleft()
+        self._pending -= records
         return batch
 
     def complete(self, batch: list[Entry]) -> None:
@@ -116,6 +213,8 @@ class KeyedBatcher:
         return self._pending
 
     def add(self, entry: Entry) -> None:
+        """Add one record (the producer splits runs: each record needs its key's turn)."""
+        assert entry.count == 1, "per-key batching takes records one by one"
         queue = self._queues.get(entry.key)
         if queue is None:
             queue = self._queues[entry.key] = deque()

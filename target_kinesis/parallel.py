@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 
-from target_kinesis.encoding import Encoded
+from target_kinesis.batching import Entry
 from target_kinesis.errors import InputError
 from target_kinesis.reader import MESSAGE_TYPES, parse_line
 from target_kinesis.workers import MappedChunk, MappingPool
@@ -96,7 +96,7 @@ class ParallelReader:
         pool: MappingPool,
         *,
         take_counts: Callable[[MappedChunk], None],
-        hand_over: Callable[[list[Encoded]], None],
+        hand_over: Callable[[list[tuple[int, Entry]]], None],
         after_segment: Callable[[], None],
     ) -> None:
         self._pool = pool
@@ -314,12 +314,11 @@ class ParallelReader:
         self._after_segment()
 
     def _hand(self, segment: _Segment, chunk: MappedChunk, start: int, end: int, reader: LineReader) -> None:
-        records = chunk.records
         try:
-            self._hand_over(records if start == 0 and end == len(records) else records[start:end])
+            self._hand_over(chunk.runs(start, end))
         except InputError as exc:
             # Name the input line of the record refused, as the one-process path does.
-            index = start + getattr(exc, "handed_over", 0)
+            index = chunk.record_index(start, getattr(exc, "destination_index", 0), getattr(exc, "refused_at", 0))
             reader.line_number = segment.first_line + segment.record_position(bisect_right(chunk.ends, index))
             raise
 

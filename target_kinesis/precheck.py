@@ -97,7 +97,11 @@ def _type_names(schema: dict[str, t.Any], keywords: set[str]) -> list[str] | Non
             return ["object"]
         return ["array"] if "items" in keywords else None
     names = [declared] if isinstance(declared, str) else declared
-    if not isinstance(names, list) or not names or any(n not in _SCALARS and n not in ("object", "array") for n in names):
+    if (
+        not isinstance(names, list)
+        or not names
+        or any(n not in _SCALARS and n not in ("object", "array") for n in names)
+    ):
         raise _Unsupported
     return names
 
@@ -123,6 +127,8 @@ def _object_type(schema: dict[str, t.Any]) -> t.Any:
     ):
         raise _Unsupported
     forbid = additional is False
+    if forbid and not set(required) <= set(properties):
+        raise _Unsupported  # a field both required and not allowed: no record is valid
     if not properties and not required and not forbid:
         return dict
     fields: list[tuple[t.Any, ...]] = []

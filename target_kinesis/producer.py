@@ -115,6 +115,30 @@ class Producer:
             finally:
                 self.stats.records_queued += self._seq - first_seq
 
+    def add_run(self, run: Entry) -> None:
+        """Queue a run of records (from a mapping process's answer, see `batching.Column`).
+
+        Records are handled one by one only when they must be: per-key ordering gives
+        each record its own turn, and an oversized one is refused alone, as by `add_all`.
+        """
+        column = run.column
+        if (
+            column is None
+            or isinstance(self._batcher, KeyedBatcher)
+            or max(column.sizes[run.first : run.first + run.count]) > self.max_record_bytes
+        ):
+            self.add_all([(0, entry.key, entry.size, entry.wire) for entry in run.split()])
+            return
+        batcher = self._batcher
+        with self._cond:
+            self._raise_if_failed()
+            self._seq += run.count
+            run.seq = self._seq
+            self.stats.records_queued += run.count
+            batcher.add(run)
+            if batcher.needs_pump():
+                self._pump(force=False)
+
     def flush(self) -> None:
         """Send everything buffered and wait until AWS acknowledged all of it.
 
@@ -215,10 +239,12 @@ class Producer:
                 self._abandoned(remaining)
                 return
             attempt += 1
+            records = 0
             for entry in remaining:
                 entry.attempts = attempt
+                records += entry.count
             try:
-                results = self.service.put(self.aws, self.destination.stream, [e.wire for e in remaining])
+                results = self.service.put(self.aws, self.destination.stream, [e.wire for e in remaining], records)
             except Exception as exc:
                 code, message, status = error_code(exc)
                 self.stats.add(calls=1)
@@ -229,20 +255,23 @@ class Producer:
                 if rule.action is Action.FATAL or attempt > self._max_retries:
                     self._fail(remaining, code, message, rule.hint or "retries exhausted", attempt)
                     return
-                self.stats.add(retried_records=len(remaining), throttles=int(rule.throttle))
+                self.stats.add(retried_records=records, throttles=int(rule.throttle))
                 if self._abandon.wait(next(delays)):
                     self._abandoned(remaining)
                     return
                 continue
 
             self.stats.add(calls=1)
+            if not any(results):  # the usual answer: everything acknowledged
+                self.stats.add(records_sent=records, bytes_sent=sum(e.size for e in remaining))
+                return
+            if records != len(remaining):  # runs: each record's own fate from here on
+                remaining = [single for entry in remaining for single in entry.split()]
             refused = [(entry, error) for entry, error in zip(remaining, results, strict=True) if error is not None]
             if len(refused) < len(remaining):
                 refused_ids = {id(entry) for entry, _ in refused}
                 accepted = [entry for entry in remaining if id(entry) not in refused_ids]
                 self.stats.add(records_sent=len(accepted), bytes_sent=sum(e.size for e in accepted))
-            if not refused:
-                return
             rules = [(entry, error, classify(error.code)) for entry, error in refused]
             fatal = next(((e, r) for _, e, r in rules if r.action is Action.FATAL), None)
             if fatal is not None or attempt > self._max_retries:
@@ -276,6 +305,7 @@ class Producer:
             self._record_failure(entries, "Abandoned", "not sent: the run stopped on an error in another batch")
 
     def _record_failure(self, entries: list[Entry], code: str, message: str, attempts: int = 0) -> None:
+        entries = [single for entry in entries for single in entry.split()]
         for entry in entries:
             self._dead_letters.write(
                 reason="undeliverable",
@@ -295,7 +325,8 @@ class Producer:
         hint = hint.replace("{action}", f"{self.destination.service}:{self.service.api_name}")
         detail = f"{code}: {message}" if message else code
         error = DeliveryError(
-            f"{self.destination.service} stream '{self.destination.stream}': {len(entries)} record(s) not delivered "
+            f"{self.destination.service} stream '{self.destination.stream}': "
+            f"{sum(e.count for e in entries)} record(s) not delivered "
             f"after {attempts or 1} attempt(s): {detail} ({hint})"
         )
         with self._cond:

@@ -73,7 +73,9 @@ class Service(Protocol):
 
     def wire(self, data: bytes, key: str | None) -> bytes: ...
 
-    def put(self, client: Any, stream: str, wires: Sequence[bytes]) -> list[RecordError | None]: ...
+    def put(
+        self, client: Any, stream: str, wires: Sequence[bytes], records: int | None = None
+    ) -> list[RecordError | None]: ...
 
     def describe(self, client: Any, stream: str) -> StreamInfo: ...
 
@@ -113,8 +115,10 @@ class KinesisService:
         return b"".join((b'{"Data":"', b2a_base64(data, newline=False), b'","PartitionKey":', orjson.dumps(key), b"}"))
 
     @staticmethod
-    def put(aws: Any, stream: str, wires: Sequence[bytes]) -> list[RecordError | None]:
-        return _put(aws, "kinesis", "Kinesis_20131202.PutRecords", b"StreamName", stream, wires, _KINESIS_ANSWER)
+    def put(aws: Any, stream: str, wires: Sequence[bytes], records: int | None = None) -> list[RecordError | None]:
+        return _put(
+            aws, "kinesis", "Kinesis_20131202.PutRecords", b"StreamName", stream, wires, records, _KINESIS_ANSWER
+        )
 
     @staticmethod
     def describe(client: Any, stream: str) -> StreamInfo:
@@ -159,9 +163,16 @@ class FirehoseService:
         return b'{"Data":"' + b2a_base64(data, newline=False) + b'"}'
 
     @staticmethod
-    def put(aws: Any, stream: str, wires: Sequence[bytes]) -> list[RecordError | None]:
+    def put(aws: Any, stream: str, wires: Sequence[bytes], records: int | None = None) -> list[RecordError | None]:
         return _put(
-            aws, "firehose", "Firehose_20150804.PutRecordBatch", b"DeliveryStreamName", stream, wires, _FIREHOSE_ANSWER
+            aws,
+            "firehose",
+            "Firehose_20150804.PutRecordBatch",
+            b"DeliveryStreamName",
+            stream,
+            wires,
+            records,
+            _FIREHOSE_ANSWER,
         )
 
     @staticmethod
@@ -200,11 +211,15 @@ def _put(
     stream_key: bytes,
     stream: str,
     wires: Sequence[bytes],
+    records: int | None,
     answer: tuple[str, str],
 ) -> list[RecordError | None]:
-    """One batch call: the same body and answer shape for both services, names aside."""
+    """One batch call: the same body and answer shape for both services, names aside.
+
+    `wires`: request forms, a run's already joined with commas (batching.Column);
+    `records`: how many records they hold, when that is not one per wire."""
     body = b'{"' + stream_key + b'":' + orjson.dumps(stream) + b',"Records":[' + b",".join(wires) + b"]}"
-    return _record_errors(aws.json_call(service, target, body), *answer, len(wires))
+    return _record_errors(aws.json_call(service, target, body), *answer, len(wires) if records is None else records)
 
 
 def _record_errors(

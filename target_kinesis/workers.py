@@ -27,18 +27,21 @@ import signal
 import sys
 import threading
 import typing as t
+from array import array
 from multiprocessing.connection import Connection
+from operator import itemgetter
 from typing import NamedTuple
 
 import fastjsonschema
 import orjson
 
+from target_kinesis.batching import Column, Entry
 from target_kinesis.encoding import Encoded, encoder_for
 from target_kinesis.errors import TargetKinesisError
 from target_kinesis.mapping import EventMapper
+from target_kinesis.precheck import build_precheck
 from target_kinesis.reader import may_hold_long_numbers, parse_line
 from target_kinesis.settings import Settings
-from target_kinesis.precheck import build_precheck
 from target_kinesis.sink import SDC_METADATA_FIELDS, check_record, replication_key_of
 from target_kinesis.validation import build_validator
 
@@ -60,8 +63,11 @@ fastjsonschema.compile({"type": "object"})
 class MappedChunk(NamedTuple):
     """A mapping process's answer for one chunk of RECORD lines."""
 
-    records: list[Encoded]
-    #: ends[j]: len(records) once RECORD line j was done (to interleave STATE messages).
+    #: The records made, per destination index: each destination's in input order.
+    columns: dict[int, Column]
+    #: The destination index of each record in input order; None when all have one.
+    destinations: bytes | array | None
+    #: ends[j]: records made once RECORD line j was done (to interleave STATE messages).
     ends: list[int]
     #: RECORD lines mapped, per Singer stream (the SDK's per-sink tallies).
     per_stream: dict[str, int]
@@ -72,6 +78,50 @@ class MappedChunk(NamedTuple):
     #: Index of the first line not mapped (bad input, or anything unusual): the main
     #: process takes it from there itself, so every error reads as it always did.
     stop: int | None
+
+    def runs(self, start: int, end: int) -> list[tuple[int, Entry]]:
+        """Records `start` to `end` (excluded, in input order): a run per destination."""
+        destinations = self.destinations
+        if destinations is None:
+            return [(index, column.entry(start, end)) for index, column in self.columns.items()]
+        runs = []
+        for index, column in self.columns.items():
+            first = destinations[:start].count(index)
+            last = first + destinations[start:end].count(index)
+            if last > first:
+                runs.append((index, column.entry(first, last)))
+        return runs
+
+    def record_index(self, start: int, destination: int, position: int) -> int:
+        """Where in input order the `position`th record of `destination` from `start` on is."""
+        if self.destinations is None:
+            return start + position
+        found = [i for i in range(start, len(self.destinations)) if self.destinations[i] == destination]
+        return found[position]
+
+    def records(self) -> list[Encoded]:
+        """Every record as (destination index, key, size, wire), in input order."""
+        singles = {index: iter(column.entry(0, len(column)).split()) for index, column in self.columns.items()}
+        if self.destinations is None:
+            order = [index for index, column in self.columns.items() for _ in range(len(column))]
+        else:
+            order = list(self.destinations)
+        return [(index, entry.key, entry.size, entry.wire) for index in order for entry in [next(singles[index])]]
+
+
+def _columns(records: list[Encoded]) -> tuple[dict[int, Column], bytes | array | None]:
+    """Records as columns, one per destination (see `batching.Column`)."""
+    if not records:
+        return {}, None
+    indexes = list(map(itemgetter(0), records))
+    if indexes.count(indexes[0]) == len(indexes):
+        return {indexes[0]: _column(records)}, None
+    destinations = bytes(indexes) if max(indexes) < 256 else array("I", indexes)
+    return {i: _column([r for r in records if r[0] == i]) for i in sorted(set(indexes))}, destinations
+
+
+def _column(records: list[Encoded]) -> Column:
+    return Column.of(list(map(itemgetter(3), records)), list(map(itemgetter(1), records)), map(itemgetter(2), records))
 
 
 class _Stream(NamedTuple):
@@ -161,7 +211,7 @@ class RecordMapper:
             per_stream[name] = per_stream.get(name, 0) + 1
             ends.append(len(records))
         return MappedChunk(
-            records,
+            *_columns(records),
             ends,
             per_stream,
             stats.records_read - before[0],

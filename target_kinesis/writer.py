@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
+from target_kinesis.batching import Entry
 from target_kinesis.encoding import Encoded, Encoder
 from target_kinesis.errors import InputError
 from target_kinesis.mapping import Event
@@ -68,6 +69,22 @@ class EventWriter:
             except InputError as exc:
                 refused = group[getattr(exc, "refused_at", 0)]
                 exc.handed_over = next(i for i, r in enumerate(records) if r is refused)  # type: ignore[attr-defined]
+                raise
+        if self.stats.records_read >= self._next_progress_check:
+            self._maybe_progress()
+
+    def hand_over_runs(self, runs: list[tuple[int, Entry]]) -> None:
+        """Queue runs of records from a mapping process, in order (`MappedChunk.runs`).
+
+        A record refused on the spot raises with `destination_index` set, beside the
+        producer's `refused_at` (its place in the run), so the caller can name its line.
+        """
+        producers = self._by_index
+        for index, run in runs:
+            try:
+                producers[index].add_run(run)
+            except InputError as exc:
+                exc.destination_index = index  # type: ignore[attr-defined]
                 raise
         if self.stats.records_read >= self._next_progress_check:
             self._maybe_progress()

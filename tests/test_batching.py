@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from target_kinesis.batching import Entry, FifoBatcher, KeyedBatcher
+from target_kinesis.batching import Column, Entry, FifoBatcher, KeyedBatcher
 
 PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SIMULATION = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -118,6 +118,59 @@ def test_fifo_byte_limit_seals_a_batch() -> None:
     assert batcher.backlog_full()
     assert batcher.pop_ready(force=False) == items[:2]
     assert batcher.pop_ready(force=True) == items[2:]
+
+
+# -- runs (records handed over a column at a time) ------------------------------------------------
+
+
+def column_of(sizes: list[int], keys: list[str | None] | None = None) -> Column:
+    wires = [f"r{i}:{'x' * (i % 3)}".encode() for i in range(len(sizes))]
+    return Column.of(wires, keys or [None] * len(sizes), sizes)
+
+
+@PROPERTY
+@given(sizes=st.lists(st.integers(1, 50), min_size=1, max_size=40), data=st.data())
+def test_a_run_cut_from_a_column_gives_back_each_record(sizes: list[int], data: st.DataObject) -> None:
+    keys = data.draw(st.lists(st.sampled_from(["a", "ключ", None]), min_size=len(sizes), max_size=len(sizes)))
+    column = column_of(sizes, keys)
+    wires = column.body.split(b",")
+    first = data.draw(st.integers(0, len(sizes) - 1))
+    last = data.draw(st.integers(first + 1, len(sizes)))
+    run = column.entry(first, last)
+    assert (run.count, run.size, run.wire) == (last - first, sum(sizes[first:last]), b",".join(wires[first:last]))
+    expected_keys = keys[first:last] if any(k is not None for k in keys) else [None] * (last - first)
+    assert [(e.wire, e.key, e.size, e.count) for e in run.split()] == [
+        (w, k, size, 1) for w, k, size in zip(wires[first:last], expected_keys, sizes[first:last], strict=True)
+    ]
+    if run.count > 1:
+        cut = data.draw(st.integers(1, run.count - 1))
+        head, tail = run.take(cut)
+        assert [e.wire for e in head.split() + tail.split()] == [e.wire for e in run.split()]
+        assert (head.count, tail.count, head.size + tail.size) == (cut, run.count - cut, run.size)
+
+
+@PROPERTY
+@given(max_records=st.integers(1, 12), max_bytes=st.integers(1, 200), data=st.data())
+def test_fifo_batches_of_runs_are_the_batches_of_their_records(
+    max_records: int, max_bytes: int, data: st.DataObject
+) -> None:
+    """Handing records over as runs changes nothing: the same records in the same calls
+    as one by one (whose limits, order and fullness the tests above check)."""
+    sizes = data.draw(st.lists(st.integers(1, max_bytes), max_size=80), label="sizes")
+    cuts = sorted(set(data.draw(st.lists(st.integers(1, max(len(sizes) - 1, 1)), max_size=10), label="cuts")))
+    bounds = [0, *(c for c in cuts if c < len(sizes)), len(sizes)] if sizes else [0]
+    column = column_of(sizes)
+    runs = [column.entry(a, b) for a, b in itertools.pairwise(bounds)]
+    one_by_one = drain_fifo(FifoBatcher(max_records, max_bytes), [e for run in runs for e in run.split()])
+    batcher = FifoBatcher(max_records, max_bytes)
+    by_runs = drain_fifo(batcher, runs)
+
+    assert [b",".join(e.wire for e in batch) for batch in by_runs] == [
+        b",".join(e.wire for e in batch) for batch in one_by_one
+    ]
+    assert [sum(e.count for e in batch) for batch in by_runs] == [len(batch) for batch in one_by_one]
+    assert [sum(e.size for e in batch) for batch in by_runs] == [sum(e.size for e in batch) for batch in one_by_one]
+    assert batcher.pending == 0
 
 
 # -- KeyedBatcher: simulated producer ------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import pytest
 
+from target_kinesis.batching import Entry
 from target_kinesis.encoding import encoder_for
 from target_kinesis.errors import InputError, TargetKinesisError
 from target_kinesis.mapping import EventMapper, EventSpec
@@ -106,18 +107,26 @@ def test_record_mapper_makes_what_one_process_makes() -> None:
         mapper.schema(raw)
     chunk = mapper.map_lines(lines[2:])
     expected = one_process(lines)
-    assert [(d, key, decoded(wire)) for d, key, _, wire in chunk.records] == expected
+    assert [(d, key, decoded(wire)) for d, key, _, wire in chunk.records()] == expected
     assert chunk.stop is None
     assert chunk.ends == [1, 2, 3, 4]
-    assert [d for d, *_ in chunk.records] == [1, 0, 1, 1], "identify -> firehose:f, the rest -> kinesis:k"
+    assert [d for d, *_ in chunk.records()] == [1, 0, 1, 1], "identify -> firehose:f, the rest -> kinesis:k"
     assert chunk.per_stream == {"orders": 3, "users": 1}
     assert (chunk.read, chunk.unmapped, chunk.dropped_anonymous) == (4, 0, 0)
-    last = chunk.records[-1]
+    last = chunk.records()[-1]
     assert b'"total":1234567890.123456789' in payload_of(last[3]), "the number, exactly"
     assert expected[1][2]["traits"]["email"] != " Ada@Example.com ", "hash_fields applied"
-    for d, key, size, wire in chunk.records:
+    for d, key, size, wire in chunk.records():
         service = SERVICES[encoder_for(SETTINGS).destinations[d].service]
         assert size == service.record_size(payload_of(wire), key)
+    # Handed over as one run per destination; a refused record is traced back to its place.
+    records = chunk.records()
+    runs = chunk.runs(1, 4)
+    assert [(d, [e.wire for e in run.split()]) for d, run in runs] == [
+        (0, [records[1][3]]),
+        (1, [records[2][3], records[3][3]]),
+    ]
+    assert (chunk.record_index(1, 1, 1), chunk.record_index(1, 0, 0), chunk.record_index(0, 1, 0)) == (3, 1, 0)
 
 
 @pytest.mark.parametrize(
@@ -139,7 +148,7 @@ def test_record_mapper_stops_at_any_line_it_cannot_map(bad: bytes) -> None:
     good = [line(record("orders", {"id": i, "user_id": "u", "total": 1})) for i in range(3)]
     chunk = mapper.map_lines([*good, bad, *good], plain_numbers=True)
     assert chunk.stop == 3
-    assert chunk.ends == [1, 2, 3] and len(chunk.records) == 3
+    assert chunk.ends == [1, 2, 3] and len(chunk.records()) == 3
     assert chunk.per_stream == {"orders": 3}
 
 
@@ -152,7 +161,7 @@ def test_record_mapper_rebuilds_a_stream_only_when_its_schema_changes() -> None:
     loose = schema("orders", {"id": {"type": "string"}}, ["id"])
     mapper.schema(line(loose))
     chunk = mapper.map_lines([line(record("orders", {"id": "now-a-string", "user_id": "u"}))])
-    assert chunk.stop is None and len(chunk.records) == 1
+    assert chunk.stop is None and len(chunk.records()) == 1
     mapper.schema(b'{"type": "SCHEMA", "stream": "orders"}')  # broken: left for the main process
     assert mapper._streams["orders"] is not None
 
@@ -161,7 +170,7 @@ def test_record_mapper_without_validation_maps_what_validation_would_refuse() ->
     mapper = RecordMapper(SETTINGS, validate=False)
     mapper.schema(line(ORDERS_SCHEMA))
     chunk = mapper.map_lines([line(record("orders", {"id": "not-an-int", "user_id": "u"}))])
-    assert chunk.stop is None and len(chunk.records) == 1
+    assert chunk.stop is None and len(chunk.records()) == 1
 
 
 # -- ParallelReader with real mapping processes -----------------------------------------------
@@ -174,9 +183,9 @@ class Recorder:
         self.log: list[tuple[str, Any]] = []
         self.state_seen = threading.Event()
 
-    def hand_over(self, records: list[Any]) -> None:
-        for *_, wire in records:  # orders: one record each, to kinesis:k
-            self.log.append(("record", decoded(wire)["properties"]["id"]))
+    def hand_over(self, runs: list[tuple[int, Entry]]) -> None:
+        for _, run in runs:  # orders: one record each, to kinesis:k
+            self.log.extend(("record", decoded(entry.wire)["properties"]["id"]) for entry in run.split())
 
     def callbacks(self) -> dict[str, Any]:
         def on_record(message: dict[str, Any]) -> None:
@@ -350,9 +359,9 @@ def test_input_is_cut_into_segments(pool: MappingPool) -> None:
     chunks: list[int] = []
     recorder = Recorder()
 
-    def hand_over(records: list[Any]) -> None:
-        chunks.append(len(records))
-        recorder.hand_over(records)
+    def hand_over(runs: list[tuple[int, Entry]]) -> None:
+        chunks.append(sum(run.count for _, run in runs))
+        recorder.hand_over(runs)
 
     read_fd, write_fd = os.pipe()
     write_all(write_fd, text(lines))

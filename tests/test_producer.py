@@ -31,6 +31,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 from moto import mock_aws
 
 from target_kinesis.aws import AwsClients
+from target_kinesis.batching import Column
 from target_kinesis.deadletter import DeadLetters
 from target_kinesis.errors import DeliveryError, InputError
 from target_kinesis.producer import OversizedRecordError, Producer
@@ -167,6 +168,30 @@ def make_records(n: int, service: str = "kinesis", keys: int = 5) -> list[Rec]:
     return out
 
 
+#: How records reach the producer: one by one (`add`, the one-process path), or as runs
+#: cut from a column (`add_run`, as mapping processes hand them over), one or several.
+ADDING = pytest.mark.parametrize("adding", ["one_by_one", "one_run", "runs"])
+
+
+def add_records(producer: Producer, records: list[Rec], adding: str = "one_by_one") -> None:
+    if adding == "one_by_one":
+        for data, key in records:
+            producer.add(data, key)
+        return
+    service = producer.service
+    column = Column.of(
+        [service.wire(data, key) for data, key in records],
+        [key for _, key in records],
+        [service.record_size(data, key) for data, key in records],
+    )
+    rng = random.Random(len(records))
+    start = 0
+    while start < len(records):
+        end = len(records) if adding == "one_run" else min(len(records), start + rng.randint(1, 17))
+        producer.add_run(column.entry(start, end))
+        start = end
+
+
 def call_bytes(service: str, records: list[Rec]) -> int:
     """What a call counts against max_batch_bytes: data, plus the UTF-8 key for Kinesis."""
     if service == "kinesis":
@@ -244,8 +269,11 @@ SERVICE_NAMES = pytest.mark.parametrize("service", ["kinesis", "firehose"])
 # -- partial failures -----------------------------------------------------------------------------
 
 
+@ADDING
 @SERVICE_NAMES
-def test_partial_failure_resends_only_the_refused_records(service: str, make_producer: MakeProducer) -> None:
+def test_partial_failure_resends_only_the_refused_records(
+    service: str, make_producer: MakeProducer, adding: str
+) -> None:
     records = make_records(6, service)
     throttle = "ProvisionedThroughputExceededException" if service == "kinesis" else "ServiceUnavailableException"
     script: dict[int, dict[int, str]] = {
@@ -259,8 +287,7 @@ def test_partial_failure_resends_only_the_refused_records(service: str, make_pro
 
     aws = FakeAws(decide)
     producer = make_producer(aws, service)
-    for data, key in records:
-        producer.add(data, key)
+    add_records(producer, records, adding)
     producer.flush()
 
     assert [c.records for c in aws.calls] == [records, [records[1], records[3], records[4]], [records[3]]]
@@ -313,17 +340,17 @@ TRANSIENT = {
 }
 
 
+@ADDING
 @pytest.mark.parametrize("fault", TRANSIENT.keys())
 @SERVICE_NAMES
 def test_call_level_transient_errors_are_retried_then_succeed(
-    fault: str, service: str, make_producer: MakeProducer
+    fault: str, service: str, make_producer: MakeProducer, adding: str
 ) -> None:
     make_error, is_throttle = TRANSIENT[fault]
     records = make_records(5, service)
     aws = FakeAws(lambda index, call: make_error() if index < 2 else None)
     producer = make_producer(aws, service)
-    for data, key in records:
-        producer.add(data, key)
+    add_records(producer, records, adding)
     producer.flush()
 
     assert [c.records for c in aws.calls] == [records] * 3  # the whole call again, twice
@@ -336,10 +363,11 @@ def test_call_level_transient_errors_are_retried_then_succeed(
 # -- retries exhausted ----------------------------------------------------------------------------
 
 
+@ADDING
 @pytest.mark.parametrize("level", ["per_record", "call"])
 @SERVICE_NAMES
 def test_retries_exhausted_raise_and_dead_letter(
-    level: str, service: str, make_producer: MakeProducer, tmp_path: Path
+    level: str, service: str, make_producer: MakeProducer, adding: str, tmp_path: Path
 ) -> None:
     code = "ProvisionedThroughputExceededException" if service == "kinesis" else "ServiceUnavailableException"
 
@@ -353,8 +381,7 @@ def test_retries_exhausted_raise_and_dead_letter(
     dead_path = tmp_path / "dead" / "letters.jsonl"
     aws = FakeAws(decide)
     producer = make_producer(aws, service, dead_letter_path=dead_path, max_retries=max_retries)
-    for data, key in records:
-        producer.add(data, key)
+    add_records(producer, records, adding)
     with pytest.raises(DeliveryError) as raised:
         producer.flush()
 
@@ -383,14 +410,16 @@ def test_retries_exhausted_raise_and_dead_letter(
         producer.add(*records[0])
 
 
-def test_retries_exhausted_fail_only_the_refused_records(make_producer: MakeProducer, tmp_path: Path) -> None:
+@ADDING
+def test_retries_exhausted_fail_only_the_refused_records(
+    make_producer: MakeProducer, adding: str, tmp_path: Path
+) -> None:
     records = make_records(4)
     dead_path = tmp_path / "letters.jsonl"
     # The first record is refused every time; the others land on the first call.
     aws = FakeAws(lambda index, call: ["InternalFailure" if r == records[0] else None for r in call])
     producer = make_producer(aws, dead_letter_path=dead_path, max_retries=1)
-    for data, key in records:
-        producer.add(data, key)
+    add_records(producer, records, adding)
     with pytest.raises(DeliveryError, match="1 record"):
         producer.flush()
     assert [c.records for c in aws.calls] == [records, records[:1]]
@@ -519,8 +548,9 @@ def test_access_denied_hint_has_no_unformatted_placeholder(make_producer: MakePr
 # -- limits ---------------------------------------------------------------------------------------
 
 
+@ADDING
 @SERVICE_NAMES
-def test_every_call_respects_the_record_and_byte_limits(service: str, make_producer: MakeProducer) -> None:
+def test_every_call_respects_the_record_and_byte_limits(service: str, make_producer: MakeProducer, adding: str) -> None:
     max_records, max_bytes = 3, 120
     rng = random.Random(7)
     records: list[Rec] = []
@@ -533,8 +563,7 @@ def test_every_call_respects_the_record_and_byte_limits(service: str, make_produ
     producer = make_producer(
         aws, service, max_batch_records=max_records, max_batch_bytes=max_bytes, max_concurrent_requests=3
     )
-    for data, key in records:
-        producer.add(data, key)
+    add_records(producer, records, adding)
     producer.flush()
 
     assert aws.calls
@@ -611,6 +640,27 @@ def test_oversized_record_skip_counts_and_continues(service: str, make_producer:
     assert producer.stats.skipped == 1
     assert producer.stats.records_sent == 3
     assert [r for c in aws.calls for r in c.records] == records
+
+
+@pytest.mark.parametrize("policy", ["fail", "skip"])
+def test_oversized_record_in_a_run_is_refused_alone(policy: str, make_producer: MakeProducer) -> None:
+    """The records of a run before an oversized one are queued, as if added one by one;
+    `refused_at` tells which record of the run it was (the caller names its input line)."""
+    aws = FakeAws()
+    producer = make_producer(aws, max_record_bytes=100, on_oversized_record=policy)
+    records = make_records(5)
+    records[2] = (b"y" * 200, "k")
+    if policy == "fail":
+        with pytest.raises(OversizedRecordError) as raised:
+            add_records(producer, records, "one_run")
+        assert raised.value.refused_at == 2  # type: ignore[attr-defined]
+        expected = records[:2]
+    else:
+        add_records(producer, records, "one_run")
+        expected = records[:2] + records[3:]
+    producer.flush()
+    assert [r for c in aws.calls for r in c.records] == expected
+    assert producer.stats.records_sent == len(expected)
 
 
 @SERVICE_NAMES
@@ -700,7 +750,8 @@ def test_concurrency_bound_holds_under_retries(make_producer: MakeProducer) -> N
 # -- per_key ordering -----------------------------------------------------------------------------
 
 
-def test_per_key_order_survives_partial_failures(make_producer: MakeProducer) -> None:
+@ADDING
+def test_per_key_order_survives_partial_failures(make_producer: MakeProducer, adding: str) -> None:
     rng = random.Random(20240611)
     lock = threading.Lock()
 
@@ -715,8 +766,7 @@ def test_per_key_order_survives_partial_failures(make_producer: MakeProducer) ->
     records = [(json.dumps({"n": i}).encode(), f"key-{keys_rng.randint(0, 11)}") for i in range(300)]
     aws = FakeAws(decide)
     producer = make_producer(aws, per_key_order=True, max_batch_records=5, max_concurrent_requests=3, max_retries=60)
-    for data, key in records:
-        producer.add(data, key)
+    add_records(producer, records, adding)
     producer.flush()
 
     assert aws.ack_counts() == Counter(records)
