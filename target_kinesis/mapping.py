@@ -191,6 +191,8 @@ def iso_now() -> str:
 
 def to_iso(value: Any) -> str | None:
     """A date-time value from a record as an ISO-8601 string (strings are kept as given)."""
+    if type(value) is str:  # the usual case, first
+        return value or None
     if value is None or value == "":
         return None
     if isinstance(value, dt.datetime):
@@ -237,6 +239,8 @@ def snake_case(name: str) -> str:
 
 def _id_text(value: Any) -> str | None:
     """Segment ids are strings; numbers from a database become their text."""
+    if type(value) is str:  # the usual case, first
+        return value or None
     if value is None or isinstance(value, (dict, list)):
         return None
     if isinstance(value, bool):

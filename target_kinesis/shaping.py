@@ -87,6 +87,8 @@ def _lookup(body: dict[str, Any], path: Sequence[str]) -> Any:
 
 
 def _text(value: Any) -> str | None:
+    if type(value) is str:  # the usual case, first
+        return value or None
     if value is None or isinstance(value, (dict, list)):
         return None
     text = str(value).lower() if isinstance(value, bool) else str(value)
