@@ -98,9 +98,18 @@ def test_record_mapper_makes_what_one_process_makes() -> None:
         line(ORDERS_SCHEMA),
         line(USERS_SCHEMA),
         line(record("orders", {"id": 1, "user_id": "u1", "total": 12.5}, time_extracted="2026-01-01T00:00:00Z")),
-        line(record("users", {"id": 7, "email": " Ada@Example.com "})),
-        line(record("orders", {"id": 2, "user_id": "u2", "total": 1, "_sdc_extracted_at": "2026-01-02T00:00:00Z"})),
-        b'{"type":"RECORD","stream":"orders","record":{"id":3,"user_id":"u3","total":1234567890.123456789}}',
+        # Every record carries its time: one without would be stamped with the clock's
+        # second, which may tick between this path and the one it is compared with.
+        line(record("users", {"id": 7, "email": " Ada@Example.com "}, time_extracted="2026-01-01T00:00:01Z")),
+        line(
+            record(
+                "orders",
+                {"id": 2, "user_id": "u2", "total": 1, "_sdc_extracted_at": "2026-01-02T00:00:00Z"},
+                time_extracted="2026-01-01T00:00:02Z",
+            )
+        ),
+        b'{"type":"RECORD","stream":"orders","record":{"id":3,"user_id":"u3","total":1234567890.123456789},'
+        b'"time_extracted":"2026-01-01T00:00:03Z"}',
     ]
     mapper = RecordMapper(SETTINGS, validate=True)
     for raw in lines[:2]:
