@@ -714,7 +714,10 @@ def ratios_section(runs: dict[str, Run], startup: dict[str, float]) -> tuple[str
         net = f"{a / b:.2f}x" if a and b else "-"
         lines.append(f"| {name} | {raw:.2f}x | {net} |")
         if other_key == "baseline":
-            verdicts["throughput"] = (raw >= GOAL_RATIO, f"{raw:.2f}x (goal >= {GOAL_RATIO:.0f}x)")
+            verdicts[f"throughput at {tk.records:,} records (end to end)"] = (
+                raw >= GOAL_RATIO,
+                f"{raw:.2f}x the baseline producer, {net} net of start-up (goal >= {GOAL_RATIO:.0f}x)",
+            )
     fh, base_fh = runs.get("tk-firehose"), runs.get("baseline-firehose")
     if fh and fh.ok and base_fh and base_fh.ok:
         lines.append(f"| target-kinesis (Firehose) / baseline producer (Firehose) | {fh.rps / base_fh.rps:.2f}x | - |")
@@ -760,25 +763,33 @@ def linearity_section(by_size: dict[str, list[Run]], startup: dict[str, float]) 
                 "(start-up CPU included; insensitive to other load on the machine)"
             )
             steps = [m for m in marginal if m is not None]
+            # Between the sizes run: what each further record costs. The step from the
+            # 0-record run to the smallest size also carries one-time warm-up (forked
+            # processes' first page copies, connections, caches); it is shown, not judged.
+            between = [m for r, m in zip(runs, marginal, strict=True) if m is not None and r is not runs[0]]
             if len(steps) >= 2 and all(m > 0 for m in steps):
-                dev_cpu = (max(steps) / min(steps) - 1) * 100
+                dev_all = (max(steps) / min(steps) - 1) * 100
                 rows.append(
-                    "- marginal CPU per record (from each size to the next, from a 0-record run to the "
-                    f"smallest): **{dev_cpu:.1f}%** spread"
+                    "- marginal CPU per record, from a 0-record run to the smallest size and from each size "
+                    f"to the next: **{dev_all:.1f}%** spread (the first step carries the one-time warm-up)"
                 )
-                verdicts[f"cost per record {label} (marginal CPU)"] = (
+            if len(between) >= 2 and all(m > 0 for m in between):
+                dev_cpu = (max(between) / min(between) - 1) * 100
+                rows.append(f"- marginal CPU per record between the sizes run: **{dev_cpu:.1f}%** spread")
+                verdicts[f"cost per record {label} (marginal CPU between sizes)"] = (
                     dev_cpu <= GOAL_LINEARITY_PCT,
-                    f"{dev_cpu:.1f}% spread of the marginal CPU per record (goal <= {GOAL_LINEARITY_PCT:.0f}%)",
+                    f"{dev_cpu:.1f}% spread of the CPU each further record costs, "
+                    f"{' / '.join(f'{m:.1f}' for m in between)} µs (goal <= {GOAL_LINEARITY_PCT:.0f}%)",
                 )
             if all(nets):
                 dev_net = (max(nets) / min(nets) - 1) * 100
                 rows.append(f"- net of startup ({startup[key]:.2f}s, measured on a 0-record input): **{dev_net:.1f}%**")
-                verdicts[f"linearity {label}"] = (
+                verdicts[f"records/s across sizes {label}"] = (
                     dev_net <= GOAL_LINEARITY_PCT,
                     f"{dev_net:.1f}% net of startup, {dev_raw:.1f}% end to end (goal <= {GOAL_LINEARITY_PCT:.0f}%)",
                 )
             else:
-                verdicts[f"linearity {label}"] = (
+                verdicts[f"records/s across sizes {label}"] = (
                     dev_raw <= GOAL_LINEARITY_PCT,
                     f"{dev_raw:.1f}% end to end (goal <= {GOAL_LINEARITY_PCT:.0f}%)",
                 )
@@ -791,13 +802,21 @@ def linearity_section(by_size: dict[str, list[Run]], startup: dict[str, float]) 
             "| records | records/s ratio | net of startup |",
             "|---:|---:|---:|",
         ]
+        largest: tuple[Run, Run] | None = None
         for t, b in zip(tk, base, strict=False):
             if t.records != b.records or not (t.ok and b.ok):
                 continue
             t_net, b_net = _net_rps(t, startup), _net_rps(b, startup)
             net = f"{t_net / b_net:.2f}x" if t_net and b_net else "-"
             rows.append(f"| {t.records:,} | {t.rps / b.rps:.2f}x | {net} |")
+            largest = (t, b)
         out.append("\n".join(rows))
+        if largest is not None:
+            t, b = largest
+            verdicts[f"throughput at {t.records:,} records (end to end)"] = (
+                t.rps / b.rps >= GOAL_RATIO,
+                f"{t.rps / b.rps:.2f}x the baseline producer (goal >= {GOAL_RATIO:.0f}x)",
+            )
     return "\n\n".join(out) if out else "(no linearity runs)", verdicts
 
 

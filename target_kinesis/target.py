@@ -301,7 +301,7 @@ class TargetKinesis(Target):
         self.message_reader.parallel = ParallelReader(
             self._pool,
             take_counts=self._take_mapped_counts,
-            hand_over=self.writer.hand_over_runs,
+            hand_over=self.writer.hand_over,
             after_segment=self._handle_max_record_age,
         )
         self.logger.info("Mapping records in %d processes", processes)

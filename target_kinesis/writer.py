@@ -47,33 +47,12 @@ class EventWriter:
         """Send one event to every destination its route names (or count it as dropped)."""
         records: list[Encoded] = []
         self.encoder.encode(event, records)
-        if records:
-            self.hand_over(records)
-        elif self.stats.records_read >= self._next_progress_check:
-            self._maybe_progress()
-
-    def hand_over(self, records: list[Encoded]) -> None:
-        """Queue records encoded here or in a mapping process, in order.
-
-        A record refused on the spot (oversized, with on_oversized_record=fail) raises
-        with `handed_over` set to its index, so the caller can name its input line.
-        """
-        producers = self._by_index
-        if len(producers) == 1:
-            groups = [(0, records)]
-        else:  # order matters within a destination only
-            groups = [(i, [r for r in records if r[0] == i]) for i in range(len(producers))]
-        for index, group in groups:
-            try:
-                producers[index].add_all(group)
-            except InputError as exc:
-                refused = group[getattr(exc, "refused_at", 0)]
-                exc.handed_over = next(i for i, r in enumerate(records) if r is refused)  # type: ignore[attr-defined]
-                raise
+        for record in records:  # one per destination
+            self._by_index[record[0]].add_all((record,))
         if self.stats.records_read >= self._next_progress_check:
             self._maybe_progress()
 
-    def hand_over_runs(self, runs: list[tuple[int, Entry]]) -> None:
+    def hand_over(self, runs: list[tuple[int, Entry]]) -> None:
         """Queue runs of records from a mapping process, in order (`MappedChunk.runs`).
 
         A record refused on the spot raises with `destination_index` set, beside the
