@@ -851,7 +851,7 @@ def machine_info() -> dict:
     versions = {}
     from importlib import metadata
 
-    for dist in ("target-kinesis", "singer-sdk", "boto3", "botocore", "orjson", "fastjsonschema"):
+    for dist in ("target-kinesis", "singer-sdk", "boto3", "botocore", "orjson", "fastjsonschema", "msgspec"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
