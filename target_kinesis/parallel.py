@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 
 from target_kinesis.batching import Entry
+from target_kinesis.encoding import Encoded
 from target_kinesis.errors import InputError
 from target_kinesis.reader import MESSAGE_TYPES, parse_line
 from target_kinesis.workers import MappedChunk, MappingPool
@@ -96,7 +97,7 @@ class ParallelReader:
         pool: MappingPool,
         *,
         take_counts: Callable[[MappedChunk], None],
-        hand_over: Callable[[list[tuple[int, Entry]]], None],
+        hand_over: Callable[[list[tuple[int, Entry]], Callable[[], list[Encoded]]], None],
         after_segment: Callable[[], None],
     ) -> None:
         self._pool = pool
@@ -315,10 +316,10 @@ class ParallelReader:
 
     def _hand(self, segment: _Segment, chunk: MappedChunk, start: int, end: int, reader: LineReader) -> None:
         try:
-            self._hand_over(chunk.runs(start, end))
+            self._hand_over(chunk.runs(start, end), lambda: chunk.records()[start:end])
         except InputError as exc:
             # Name the input line of the record refused, as the one-process path does.
-            index = chunk.record_index(start, getattr(exc, "destination_index", 0), getattr(exc, "refused_at", 0))
+            index = start + getattr(exc, "handed_over", 0)
             reader.line_number = segment.first_line + segment.record_position(bisect_right(chunk.ends, index))
             raise
 

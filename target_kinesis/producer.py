@@ -121,12 +121,7 @@ class Producer:
         Records are handled one by one only when they must be: per-key ordering gives
         each record its own turn, and an oversized one is refused alone, as by `add_all`.
         """
-        column = run.column
-        if (
-            column is None
-            or isinstance(self._batcher, KeyedBatcher)
-            or max(column.sizes[run.first : run.first + run.count]) > self.max_record_bytes
-        ):
+        if run.column is None or isinstance(self._batcher, KeyedBatcher) or _largest(run) > self.max_record_bytes:
             self.add_all([(0, entry.key, entry.size, entry.wire) for entry in run.split()])
             return
         batcher = self._batcher
@@ -138,6 +133,10 @@ class Producer:
             batcher.add(run)
             if batcher.needs_pump():
                 self._pump(force=False)
+
+    def refuses(self, run: Entry) -> bool:
+        """Whether adding `run` would stop at an oversized record (on_oversized_record=fail)."""
+        return self._on_oversized == "fail" and _largest(run) > self.max_record_bytes
 
     def flush(self) -> None:
         """Send everything buffered and wait until AWS acknowledged all of it.
@@ -334,3 +333,9 @@ class Producer:
                 self._error = error
             self._cond.notify_all()
         self._abandon.set()
+
+
+def _largest(run: Entry) -> int:
+    """The size of a run's largest record."""
+    column = run.column
+    return run.size if column is None else max(column.sizes[run.first : run.first + run.count])

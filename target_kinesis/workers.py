@@ -92,13 +92,6 @@ class MappedChunk(NamedTuple):
                 runs.append((index, column.entry(first, last)))
         return runs
 
-    def record_index(self, start: int, destination: int, position: int) -> int:
-        """Where in input order the `position`th record of `destination` from `start` on is."""
-        if self.destinations is None:
-            return start + position
-        found = [i for i in range(start, len(self.destinations)) if self.destinations[i] == destination]
-        return found[position]
-
     def records(self) -> list[Encoded]:
         """Every record as (destination index, key, size, wire), in input order."""
         singles = {index: iter(column.entry(0, len(column)).split()) for index, column in self.columns.items()}

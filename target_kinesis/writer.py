@@ -52,19 +52,32 @@ class EventWriter:
         if self.stats.records_read >= self._next_progress_check:
             self._maybe_progress()
 
-    def hand_over(self, runs: list[tuple[int, Entry]]) -> None:
-        """Queue runs of records from a mapping process, in order (`MappedChunk.runs`).
+    def hand_over(self, runs: list[tuple[int, Entry]], in_order: Callable[[], list[Encoded]]) -> None:
+        """Queue a mapping process's records: a run per destination (`MappedChunk.runs`).
 
-        A record refused on the spot raises with `destination_index` set, beside the
-        producer's `refused_at` (its place in the run), so the caller can name its line.
+        A record refused on the spot (oversized, with on_oversized_record=fail) raises with
+        `handed_over` set to its place among the records handed over, so the caller can
+        name its input line; no record after it is queued, as in one process. Runs of
+        several destinations are then handed over record by record in input order
+        (`in_order` gives them): handing one destination's run whole would queue its
+        records from after the refused one.
         """
         producers = self._by_index
-        for index, run in runs:
-            try:
-                producers[index].add_run(run)
-            except InputError as exc:
-                exc.destination_index = index  # type: ignore[attr-defined]
-                raise
+        if len(runs) > 1 and any(producers[index].refuses(run) for index, run in runs):
+            for position, record in enumerate(in_order()):
+                try:
+                    producers[record[0]].add_all((record,))
+                except InputError as exc:
+                    exc.handed_over = position  # type: ignore[attr-defined]
+                    raise
+        else:
+            for index, run in runs:
+                try:
+                    producers[index].add_run(run)
+                except InputError as exc:
+                    # One run (runs of several are never refused here): its places are the input's.
+                    exc.handed_over = getattr(exc, "refused_at", 0)  # type: ignore[attr-defined]
+                    raise
         if self.stats.records_read >= self._next_progress_check:
             self._maybe_progress()
 
