@@ -92,7 +92,8 @@ class Column(NamedTuple):
             array("q", sizes),
         )
 
-    def __len__(self) -> int:  # type: ignore[override]  # records, not fields
+    @property
+    def records(self) -> int:
         return len(self.ends)
 
     def entry(self, first: int, last: int, seq: int = 0, attempts: int = 0) -> Entry:

@@ -94,9 +94,9 @@ class MappedChunk(NamedTuple):
 
     def records(self) -> list[Encoded]:
         """Every record as (destination index, key, size, wire), in input order."""
-        singles = {index: iter(column.entry(0, len(column)).split()) for index, column in self.columns.items()}
+        singles = {index: iter(column.entry(0, column.records).split()) for index, column in self.columns.items()}
         if self.destinations is None:
-            order = [index for index, column in self.columns.items() for _ in range(len(column))]
+            order = [index for index, column in self.columns.items() for _ in range(column.records)]
         else:
             order = list(self.destinations)
         return [(index, entry.key, entry.size, entry.wire) for index in order for entry in [next(singles[index])]]
