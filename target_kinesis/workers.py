@@ -83,7 +83,7 @@ class MappedChunk(NamedTuple):
         """Records `start` to `end` (excluded, in input order): a run per destination."""
         destinations = self.destinations
         if destinations is None:
-            return [(index, column.entry(start, end)) for index, column in self.columns.items()]
+            return [(index, column.entry(start, end)) for index, column in self.columns.items() if end > start]
         runs = []
         for index, column in self.columns.items():
             first = destinations[:start].count(index)
@@ -93,7 +93,8 @@ class MappedChunk(NamedTuple):
         return runs
 
     def records(self) -> list[Encoded]:
-        """Every record as (destination index, key, size, wire), in input order."""
+        """Every record as (destination index, key, size, wire), in input order: for the rare
+        hand-over record by record (`EventWriter.hand_over`)."""
         singles = {index: iter(column.entry(0, column.records).split()) for index, column in self.columns.items()}
         if self.destinations is None:
             order = [index for index, column in self.columns.items() for _ in range(column.records)]
