@@ -144,17 +144,21 @@ _JSON_OPTS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
 
 def dumps(value: Any) -> bytes:
     """Compact JSON for what is written to a stream."""
-    try:
-        return orjson.dumps(value, default=json_default, option=_JSON_OPTS)
-    except orjson.JSONEncodeError:
-        return orjson.dumps(_exact_big_ints(value), default=json_default, option=_JSON_OPTS)
+    return _json(value, _JSON_OPTS)
 
 
 def _canonical(value: Any) -> bytes:
+    return _json(value, _CANONICAL_OPTS)
+
+
+_CANONICAL_OPTS = _JSON_OPTS | orjson.OPT_SORT_KEYS
+
+
+def _json(value: Any, option: int) -> bytes:
     try:
-        return orjson.dumps(value, default=json_default, option=_JSON_OPTS | orjson.OPT_SORT_KEYS)
+        return orjson.dumps(value, default=json_default, option=option)
     except orjson.JSONEncodeError:
-        return orjson.dumps(_exact_big_ints(value), default=json_default, option=_JSON_OPTS | orjson.OPT_SORT_KEYS)
+        return orjson.dumps(_exact_big_ints(value), default=json_default, option=option)
 
 
 def _exact_big_ints(value: Any) -> Any:
