@@ -121,21 +121,20 @@ class ParallelReader:
 
     def run(self, fd: int, callbacks: Callbacks, reader: LineReader) -> Counter[str]:
         """Read `fd` to its end; returns message counts like `LineReader.process_lines`."""
-        stats: Counter[str] = Counter()
-        self._callbacks, self._reader, self._stats = callbacks, reader, stats
+        self._callbacks, self._reader, self._stats = callbacks, reader, Counter()
         self.running = True
         try:
-            return self._run(fd, callbacks, reader, stats)
+            self._run(fd, reader.line_number)
+            return self._stats
         finally:
             self.running = False
 
-    def _run(self, fd: int, callbacks: Callbacks, reader: LineReader, stats: Counter[str]) -> Counter[str]:
-        line_number = reader.line_number
+    def _run(self, fd: int, line_number: int) -> None:
         self._open = _Segment(line_number + 1)
         partial: list[bytes] = []
         stopped = False
         while not stopped:
-            block = self._next_block(fd, callbacks, reader, stats)
+            block = self._next_block(fd)
             if block:
                 cut = block.rfind(b"\n") + 1
                 if not cut:
@@ -165,10 +164,7 @@ class ParallelReader:
                     break
             if not block:
                 break
-        self._dispatch()
-        while self._pending:
-            self._finish_head(callbacks, reader, stats)
-        return stats
+        self._finish_all()
 
     def _add_records(self, text: bytes, count: int) -> None:
         """File a block of `count` RECORD lines without looking at each line."""
@@ -234,14 +230,14 @@ class ParallelReader:
         self._pending.append(segment)
         self._open = _Segment(segment.first_line + (segment.records if segment.blocks else len(segment.lines)))
 
-    def _next_block(self, fd: int, callbacks: Callbacks, reader: LineReader, stats: Counter[str]) -> bytes:
+    def _next_block(self, fd: int) -> bytes:
         """The next block of input; finishes segments whose answers are in meanwhile."""
         pool = self._pool
         while True:
             while self._pending and self._head_ready():
-                self._finish_head(callbacks, reader, stats)
+                self._finish_head()
             if self._in_flight >= self._max_in_flight or len(self._pending) >= MAX_PENDING_SEGMENTS:
-                self._finish_head(callbacks, reader, stats)  # wait for the oldest answer
+                self._finish_head()  # wait for the oldest answer
                 continue
             if not self._open.empty() and not select.select([fd], [], [], 0)[0]:
                 self._dispatch()  # the input paused: do not hold back what we have
@@ -264,9 +260,13 @@ class ParallelReader:
         if self._reader is None:
             return
         self.stop_requested = False
+        self._finish_all()
+
+    def _finish_all(self) -> None:
+        """Send what is open, then finish every pending segment in order."""
         self._dispatch()
         while self._pending:
-            self._finish_head(self._callbacks, self._reader, self._stats)
+            self._finish_head()
 
     def _head_ready(self) -> bool:
         worker = self._pending[0].worker
@@ -274,7 +274,9 @@ class ParallelReader:
 
     # -- finishing segments, in input order --------------------------------------------
 
-    def _finish_head(self, callbacks: Callbacks, reader: LineReader, stats: Counter[str]) -> None:
+    def _finish_head(self) -> None:
+        reader, callbacks, stats = self._reader, self._callbacks, self._stats
+        assert reader is not None
         segment = self._pending[0]
         chunk: MappedChunk | None = None
         if segment.worker is not None:
