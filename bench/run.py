@@ -636,11 +636,7 @@ def _fmt_int(v: int | None) -> str:
     return "-" if v is None else f"{v:,}"
 
 
-#: CPU seconds of each contender on a 0-record input (filled by main; medians).
-STARTUP_CPU: dict[str, float] = {}
-
-
-def _marginal_cpu_us(runs: list[Run]) -> list[float | None]:
+def _marginal_cpu_us(runs: list[Run], startup_cpu: dict[str, float]) -> list[float | None]:
     """CPU per record added from the next smaller size (from the 0-record run for the first).
 
     What cost growing linearly means: each record costs the same whatever the size, once
@@ -650,8 +646,8 @@ def _marginal_cpu_us(runs: list[Run]) -> list[float | None]:
     out: list[float | None] = []
     previous: tuple[int, float] | None = None
     for run in runs:
-        if previous is None and run.key in STARTUP_CPU:
-            previous = (0, STARTUP_CPU[run.key])
+        if previous is None and run.key in startup_cpu:
+            previous = (0, startup_cpu[run.key])
         if previous is None or not run.ok or run.records <= previous[0]:
             out.append(None)
         else:
@@ -724,7 +720,10 @@ def ratios_section(runs: dict[str, Run], startup: dict[str, float]) -> tuple[str
     return "\n".join(lines), verdicts
 
 
-def linearity_section(by_size: dict[str, list[Run]], startup: dict[str, float]) -> tuple[str, dict]:
+def linearity_section(
+    by_size: dict[str, list[Run]], startup: dict[str, float], startup_cpu: dict[str, float]
+) -> tuple[str, dict]:
+    """`startup` / `startup_cpu`: wall and CPU seconds of each contender on a 0-record input."""
     verdicts: dict = {}
     out: list[str] = []
     for key, runs in by_size.items():
@@ -740,7 +739,7 @@ def linearity_section(by_size: dict[str, list[Run]], startup: dict[str, float]) 
             "| records | wall s | records/s | net records/s | CPU µs/rec | marginal CPU µs/rec | peak RSS MiB | status |",
             "|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
-        marginal = _marginal_cpu_us(runs)
+        marginal = _marginal_cpu_us(runs, startup_cpu)
         for r, net_cpu in zip(runs, marginal, strict=True):
             net = _net_rps(r, startup)
             rows.append(
@@ -1153,6 +1152,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # startup cost: the same contenders on a 0-record input (SCHEMA + STATE only)
         startup: dict[str, float] = {}
+        startup_cpu: dict[str, float] = {}
         if not args.no_startup:
             empty = ensure_input(0, args.seed)
             for key in dict.fromkeys(contender_keys + (lin_keys if sizes else [])):
@@ -1168,8 +1168,8 @@ def main(argv: list[str] | None = None) -> int:
                         cpus.append(r.cpu)
                 if walls:
                     startup[key] = statistics.median(walls)
-                    STARTUP_CPU[key] = statistics.median(cpus)
-                    log(f"startup {c.label}: {startup[key]:.2f}s, cpu {STARTUP_CPU[key]:.2f}s")
+                    startup_cpu[key] = statistics.median(cpus)
+                    log(f"startup {c.label}: {startup[key]:.2f}s, cpu {startup_cpu[key]:.2f}s")
 
         # side by side at --records
         input_path = ensure_input(args.records, args.seed)
@@ -1230,7 +1230,7 @@ def main(argv: list[str] | None = None) -> int:
 
     info = machine_info()
     ratios, verdicts = ratios_section(main_runs, startup)
-    linearity, lin_verdicts = linearity_section(by_size, startup)
+    linearity, lin_verdicts = linearity_section(by_size, startup, startup_cpu)
     verdicts.update(memory_verdicts(all_runs))
     verdicts.update(lin_verdicts)
     mismatches = [r for r in all_runs if r.status == "MISMATCH"]
