@@ -267,7 +267,6 @@ def _feed(proc: subprocess.Popen, text: str, chunk_lines: int, pause: float, sto
         time.sleep(pause)
 
 
-@pytest.mark.slow
 def _children(pid: int) -> list[int]:
     with open(f"/proc/{pid}/task/{pid}/children") as listing:
         return [int(child) for child in listing.read().split()]
@@ -281,6 +280,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_then_resume_covers_everything(moto_server, tmp_path):
     """Kill -9 at five random moments; re-run from the last emitted STATE each time."""
     kinesis = boto_client("kinesis", moto_server.url)
