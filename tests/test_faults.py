@@ -9,13 +9,18 @@ records in the streams, the STATE lines and the exit code.
 
 from __future__ import annotations
 
+import array
+import contextlib
+import fcntl
 import json
 import os
 import random
 import signal
 import subprocess
+import termios
 import threading
 import time
+import typing as t
 from collections import Counter
 from pathlib import Path
 
@@ -267,6 +272,13 @@ def _feed(proc: subprocess.Popen, text: str, chunk_lines: int, pause: float, sto
         time.sleep(pause)
 
 
+def _unread_bytes(pipe: t.IO[bytes]) -> int:
+    """Bytes written to a pipe that its reader has not taken yet (FIONREAD works on either end)."""
+    waiting = array.array("i", [0])
+    fcntl.ioctl(pipe.fileno(), termios.FIONREAD, waiting)
+    return waiting[0]
+
+
 def _children(pid: int) -> list[int]:
     with open(f"/proc/{pid}/task/{pid}/children") as listing:
         return [int(child) for child in listing.read().split()]
@@ -358,7 +370,12 @@ def test_sigterm_drains_and_emits_state(moto_server, tmp_path, processes):
     lines = text.splitlines(keepends=True)
     proc.stdin.write("".join(lines[:300]).encode())  # schema, 299 records, 2 states ({"offset": 200})
     proc.stdin.flush()
-    time.sleep(1.5)
+    # Wait until the target has taken every byte out of the pipe (a slow machine gets the time it
+    # needs), then give it a moment to go through the lines it read.
+    deadline = time.monotonic() + 60
+    while _unread_bytes(proc.stdin) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     proc.stdin.close()
     out = proc.stdout.read()
@@ -371,23 +388,50 @@ def test_sigterm_drains_and_emits_state(moto_server, tmp_path, processes):
 
 
 def test_sigterm_while_input_flows_delivers_what_was_read(moto_server, tmp_path):
-    """SIGTERM mid-stream with mapping processes busy: exit 0, and every STATE printed is covered."""
+    """SIGTERM mid-stream with mapping processes busy: exit 0, and every STATE printed is covered.
+
+    The signal is sent once half the input has been written, and the tap goes on offering the other
+    half afterwards, slowly and without closing stdin: a target that ignored the signal would read
+    it all, so the last STATE would be the final one. (Sending after a fixed sleep raced a fast
+    machine, which had read all 20,000 records before the signal.)
+    """
     kinesis = boto_client("kinesis", moto_server.url)
     stream = unique_name("termflow")
     create_kinesis_stream(kinesis, stream)
     config = base_config(moto_server.url, stream_name=stream, mapping_processes=2, max_concurrent_requests=1)
     proc = _start_target(config, tmp_path, moto_server.url)
-    feeder = threading.Thread(
-        target=_feed, args=(proc, orders_input(20_000, state_every=100), 200, 0.005, None), daemon=True
-    )
-    feeder.start()
-    time.sleep(3.0)
+    lines = orders_input(20_000, state_every=100).splitlines(keepends=True)
+    half = len(lines) // 2
+    half_written = threading.Event()
+    signalled = threading.Event()
+
+    def tap() -> None:
+        _feed(proc, "".join(lines[:half]), 200, 0.005, None)
+        half_written.set()
+        signalled.wait(timeout=120)
+        _feed(proc, "".join(lines[half:]), 100, 0.05, None)  # ~5 s more of input on offer
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            proc.stdin.close()
+
+    outputs: dict[str, bytes] = {}
+    readers = [
+        threading.Thread(target=lambda: outputs.__setitem__("out", proc.stdout.read()), daemon=True),
+        threading.Thread(target=lambda: outputs.__setitem__("err", proc.stderr.read()), daemon=True),
+    ]
+    feeder = threading.Thread(target=tap, daemon=True)
+    for thread in (*readers, feeder):
+        thread.start()
+    assert half_written.wait(timeout=120), "the target did not read the first half of its input"
+    time.sleep(0.3)  # the mapping processes are at work on what was just written
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=120)
-    feeder.join(timeout=10)
-    assert proc.returncode == 0, err.decode()[-2000:]
-    assert "Termination signal" in err.decode()
-    states = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
+    signalled.set()
+    proc.wait(timeout=120)
+    for thread in (*readers, feeder):
+        thread.join(timeout=10)
+    err = outputs.get("err", b"").decode()
+    assert proc.returncode == 0, err[-2000:]
+    assert "Termination signal" in err
+    states = [json.loads(line) for line in outputs.get("out", b"").decode().splitlines() if line.strip()]
     assert states, "the STATE read before the signal is printed"
     landed = set(kinesis_ids(kinesis, stream))
     assert set(range(states[-1]["offset"])) <= landed, "a STATE printed before its records landed"
