@@ -690,6 +690,22 @@ def startup_table(startup: dict[str, float], labels: dict[str, str]) -> str:
     return "\n".join(rows)
 
 
+def _net_ratio(a: Run, b: Run, startup: dict[str, float]) -> str:
+    """`a`'s records/s over `b`'s, each net of its start-up ("-" without start-up runs)."""
+    a_net, b_net = _net_rps(a, startup), _net_rps(b, startup)
+    return f"{a_net / b_net:.2f}x" if a_net and b_net else "-"
+
+
+def _throughput_verdict(tk: Run, baseline: Run, startup: dict[str, float]) -> tuple[str, tuple[bool, str]]:
+    """The throughput goal, judged end to end at one size; one wording wherever it is judged."""
+    raw = tk.rps / baseline.rps
+    return f"throughput at {tk.records:,} records (end to end)", (
+        raw >= GOAL_RATIO,
+        f"{raw:.2f}x the baseline producer, {_net_ratio(tk, baseline, startup)} net of start-up "
+        f"(goal >= {GOAL_RATIO:.0f}x)",
+    )
+
+
 def ratios_section(runs: dict[str, Run], startup: dict[str, float]) -> tuple[str, dict]:
     verdicts: dict = {}
     lines = ["| ratio | records/s | net of startup |", "|---|---:|---:|"]
@@ -705,15 +721,9 @@ def ratios_section(runs: dict[str, Run], startup: dict[str, float]) -> tuple[str
         other = runs.get(other_key)
         if other is None or not other.ok or other.rps == 0:
             continue
-        raw = tk.rps / other.rps
-        a, b = _net_rps(tk, startup), _net_rps(other, startup)
-        net = f"{a / b:.2f}x" if a and b else "-"
-        lines.append(f"| {name} | {raw:.2f}x | {net} |")
+        lines.append(f"| {name} | {tk.rps / other.rps:.2f}x | {_net_ratio(tk, other, startup)} |")
         if other_key == "baseline":
-            verdicts[f"throughput at {tk.records:,} records (end to end)"] = (
-                raw >= GOAL_RATIO,
-                f"{raw:.2f}x the baseline producer, {net} net of start-up (goal >= {GOAL_RATIO:.0f}x)",
-            )
+            verdicts.update([_throughput_verdict(tk, other, startup)])
     fh, base_fh = runs.get("tk-firehose"), runs.get("baseline-firehose")
     if fh and fh.ok and base_fh and base_fh.ok:
         lines.append(f"| target-kinesis (Firehose) / baseline producer (Firehose) | {fh.rps / base_fh.rps:.2f}x | - |")
@@ -805,17 +815,11 @@ def linearity_section(
         for t, b in zip(tk, base, strict=False):
             if t.records != b.records or not (t.ok and b.ok):
                 continue
-            t_net, b_net = _net_rps(t, startup), _net_rps(b, startup)
-            net = f"{t_net / b_net:.2f}x" if t_net and b_net else "-"
-            rows.append(f"| {t.records:,} | {t.rps / b.rps:.2f}x | {net} |")
+            rows.append(f"| {t.records:,} | {t.rps / b.rps:.2f}x | {_net_ratio(t, b, startup)} |")
             largest = (t, b)
         out.append("\n".join(rows))
         if largest is not None:
-            t, b = largest
-            verdicts[f"throughput at {t.records:,} records (end to end)"] = (
-                t.rps / b.rps >= GOAL_RATIO,
-                f"{t.rps / b.rps:.2f}x the baseline producer (goal >= {GOAL_RATIO:.0f}x)",
-            )
+            verdicts.update([_throughput_verdict(*largest, startup)])
     return "\n\n".join(out) if out else "(no linearity runs)", verdicts
 
 
