@@ -4,9 +4,15 @@ One SCHEMA message for stream ``orders`` (key ``order_id``, replication key ``cr
 N RECORD messages of nested order events (~450 bytes a line), a STATE message every
 10,000 records and one at the end.
 
+With ``--streams N``: N streams (``table_00000`` ...), as a database tap with many tables
+opens them, each with its own schema (6 to 10 properties of mixed types, named after the
+stream's index, so no two schemas are equal): a SCHEMA then its ``--per-stream`` records,
+stream after stream, and one STATE with a bookmark per stream at the end.
+
 Usage::
 
     python bench/generate.py --records 100000 --out bench/out/orders-100000.singer [--seed 42]
+    python bench/generate.py --streams 2000 [--per-stream 1] --out bench/out/streams.singer
 """
 
 from __future__ import annotations
@@ -156,8 +162,110 @@ def lines(records: int, seed: int = 42) -> Iterator[bytes]:
     yield _state(last)
 
 
+# --------------------------------------------------------------------------------------
+# many streams
+# --------------------------------------------------------------------------------------
+
+#: Optional properties added after the six every stream has (0 to 4 of them, by index).
+_EXTRA_TYPES: tuple[dict, ...] = (
+    {"type": "integer"},
+    {"type": ["number", "null"]},
+    {"type": "string", "enum": ["new", "open", "closed"]},
+    {"type": "array", "items": {"type": "string"}},
+    {"type": "object", "properties": {"code": {"type": "integer"}, "label": {"type": "string"}}},
+)
+
+
+def stream_name(index: int) -> str:
+    return f"table_{index:05d}"
+
+
+def _prefix(index: int) -> str:
+    return f"t{index}"
+
+
+def stream_schema(index: int) -> dict:
+    """The SCHEMA message of stream ``index``: 6 + index % 5 properties, all named after it."""
+    p = _prefix(index)
+    properties: dict[str, dict] = {
+        "id": {"type": "integer"},
+        f"{p}_name": {"type": "string"},
+        f"{p}_updated_at": {"type": "string", "format": "date-time"},
+        f"{p}_note": {"type": ["string", "null"]},
+        f"{p}_amount": {"type": "number"},
+        f"{p}_active": {"type": "boolean"},
+    }
+    for j in range(index % 5):
+        properties[f"{p}_x{j}"] = _EXTRA_TYPES[(index + j) % len(_EXTRA_TYPES)]
+    return {
+        "type": "SCHEMA",
+        "stream": stream_name(index),
+        "key_properties": ["id"],
+        "bookmark_properties": [f"{p}_updated_at"],
+        "schema": {"type": "object", "required": ["id", f"{p}_updated_at"], "properties": properties},
+    }
+
+
+def _extra_value(kind: dict, rng: random.Random) -> object:
+    types = kind["type"]
+    if types == "integer":
+        return rng.randrange(1_000_000)
+    if types == ["number", "null"]:
+        return None if rng.random() < 0.3 else round(rng.uniform(0, 1000), 2)
+    if "enum" in kind:
+        return rng.choice(kind["enum"])
+    if types == "array":
+        return [f"tag{rng.randrange(50)}" for _ in range(rng.randrange(3))]
+    return {"code": rng.randrange(100), "label": f"L{rng.randrange(10)}"}
+
+
+def stream_record(index: int, n: int, rng: random.Random) -> dict:
+    """Record ``n`` of stream ``index``, valid against :func:`stream_schema`."""
+    p = _prefix(index)
+    updated = EPOCH + dt.timedelta(seconds=index * 60 + n, milliseconds=rng.randrange(1000))
+    record = {
+        "id": n + 1,
+        f"{p}_name": f"row {n} of {stream_name(index)}",
+        f"{p}_updated_at": _iso(updated),
+        f"{p}_note": None if rng.random() < 0.5 else f"note-{rng.getrandbits(32):08x}",
+        f"{p}_amount": round(rng.uniform(0, 500), 2),
+        f"{p}_active": rng.random() < 0.5,
+    }
+    for j in range(index % 5):
+        record[f"{p}_x{j}"] = _extra_value(_EXTRA_TYPES[(index + j) % len(_EXTRA_TYPES)], rng)
+    return record
+
+
+def stream_lines(streams: int, per_stream: int = 1, seed: int = 42) -> Iterator[bytes]:
+    """Yield the Singer lines of an input of ``streams`` streams of ``per_stream`` records."""
+    rng = random.Random(seed)
+    bookmarks = {}
+    for index in range(streams):
+        yield _dumps(stream_schema(index))
+        name = stream_name(index)
+        last = None
+        for n in range(per_stream):
+            rec = stream_record(index, n, rng)
+            last = rec[f"{_prefix(index)}_updated_at"]
+            yield _dumps({"type": "RECORD", "stream": name, "record": rec})
+        bookmarks[name] = {"replication_key": f"{_prefix(index)}_updated_at", "replication_key_value": last}
+    yield _dumps({"type": "STATE", "value": {"bookmarks": bookmarks}})
+
+
 def write(records: int, out: str, seed: int = 42) -> dict:
     """Write the input atomically to ``out``; return stats."""
+    return write_lines(lines(records, seed), records, out)
+
+
+def write_streams(streams: int, per_stream: int, out: str, seed: int = 42) -> dict:
+    """Write the many-streams input atomically to ``out``; return stats."""
+    stats = write_lines(stream_lines(streams, per_stream, seed), streams * per_stream, out)
+    stats.update(streams=streams, per_stream=per_stream)
+    return stats
+
+
+def write_lines(source: Iterator[bytes], records: int, out: str) -> dict:
+    """Write ``source``'s lines atomically to ``out``; return stats."""
     out_dir = os.path.dirname(os.path.abspath(out))
     os.makedirs(out_dir, exist_ok=True)
     n_lines = 0
@@ -166,7 +274,7 @@ def write(records: int, out: str, seed: int = 42) -> dict:
     try:
         with os.fdopen(fd, "wb", buffering=1 << 20) as fh:
             buf: list[bytes] = []
-            for line in lines(records, seed):
+            for line in source:
                 n_lines += 1
                 if line.startswith(b'{"type":"RECORD"'):
                     record_bytes += len(line) + 1
@@ -193,19 +301,28 @@ def write(records: int, out: str, seed: int = 42) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, required=True, help="number of RECORD messages")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--records", type=int, help="number of RECORD messages (stream `orders`)")
+    what.add_argument("--streams", type=int, help="number of streams, each with its own schema")
+    parser.add_argument("--per-stream", type=int, default=1, help="records per stream with --streams (default 1)")
     parser.add_argument("--out", required=True, help="output file ('-' for stdout)")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
-    if args.records < 0:
-        parser.error("--records must be >= 0")
+    if min(args.records or 0, args.streams or 0, args.per_stream) < 0:
+        parser.error("--records, --streams and --per-stream must be >= 0")
+    if args.streams is not None:
+        source = stream_lines(args.streams, args.per_stream, args.seed)
+        records = args.streams * args.per_stream
+    else:
+        source = lines(args.records, args.seed)
+        records = args.records
     if args.out == "-":
         out = sys.stdout.buffer
-        for line in lines(args.records, args.seed):
+        for line in source:
             out.write(line + b"\n")
         out.flush()
         return 0
-    stats = write(args.records, args.out, args.seed)
+    stats = write_lines(source, records, args.out)
     print(
         f"wrote {stats['records']} records ({stats['lines']} lines, {stats['bytes']} bytes, "
         f"{stats['avg_record_line_bytes']:.0f} bytes/RECORD line) to {args.out}",

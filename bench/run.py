@@ -13,10 +13,15 @@ and reports wall time, records/s, CPU seconds and peak memory of each child (RSS
 ``wait4``, or the PSS of its whole process tree when larger), the records the endpoint received, the throughput ratios, the linearity of
 records/s across ``--sizes`` and the memory ceiling.
 
+``--ref REV`` adds ``tk-kinesis@SHA`` (and ``tk-firehose@SHA``): the target as it is at
+commit REV, extracted under bench/out/ref-SHA/, run with the same config, input, endpoint
+and interpreter, alternating with the others; the report sets them side by side.
+``--streams N`` measures what opening N streams costs (one SCHEMA each, then its records).
+
 Usage::
 
     .venv/bin/python bench/run.py [--records 100000] [--sizes 10000,100000,1000000]
-                                  [--repeat 1] [--write-results]
+                                  [--repeat 1] [--ref REV] [--streams N] [--write-results]
     .venv/bin/python bench/run.py --profile [--records 100000] [--write-results]
 """
 
@@ -40,10 +45,12 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,6 +138,22 @@ def _generator_digest() -> str:
 def ensure_input(records: int, seed: int) -> Path:
     """Generate (or reuse the cached) input of ``records`` records."""
     path = OUT / f"orders-{records}-s{seed}.singer"
+    return _cached_input(path, f"{records:,} records", lambda out: generate.write(records, out, seed), seed)
+
+
+def ensure_streams_input(streams: int, per_stream: int, seed: int) -> Path:
+    """Generate (or reuse the cached) input of ``streams`` streams of ``per_stream`` records."""
+    path = OUT / f"streams-{streams}x{per_stream}-s{seed}.singer"
+    return _cached_input(
+        path,
+        f"{streams:,} streams x {per_stream:,} records",
+        lambda out: generate.write_streams(streams, per_stream, out, seed),
+        seed,
+    )
+
+
+def _cached_input(path: Path, what: str, write: Callable[[str], dict], seed: int) -> Path:
+    """``path`` if it was written by this generator, else write it with ``write``."""
     meta_path = path.with_suffix(".meta.json")
     digest = _generator_digest()
     if path.exists() and meta_path.exists():
@@ -140,9 +163,9 @@ def ensure_input(records: int, seed: int) -> Path:
             meta = {}
         if meta.get("generator") == digest and meta.get("bytes") == path.stat().st_size:
             return path
-    log(f"generating {records:,} records -> {path.relative_to(ROOT)}")
+    log(f"generating {what} -> {path.relative_to(ROOT)}")
     t0 = time.perf_counter()
-    stats = generate.write(records, str(path), seed)
+    stats = write(str(path))
     stats["generator"] = digest
     stats["seed"] = seed
     meta_path.write_text(json.dumps(stats))
@@ -286,12 +309,139 @@ def target_command(override: str | None) -> tuple[list[str] | None, str]:
     )
 
 
-def build_contenders(endpoint: Endpoint, target_cmd: str | None) -> dict[str, Contender]:
+# --------------------------------------------------------------------------------------
+# --ref: the target as it is at another commit
+# --------------------------------------------------------------------------------------
+
+#: ``python -c BOOT TREE ARGS...`` runs the target of the source tree TREE as its console
+#: script would: the tree first on sys.path, then the tree's own ``[project.scripts]``
+#: entry ``target-kinesis = "module:attr.attr"`` imported and called with ARGS, whatever
+#: the tree's package layout, on the packages of this interpreter. It refuses to run when
+#: the module came from elsewhere (e.g. from the editable install of the working tree).
+BOOT = """\
+import importlib, os, sys
+try:
+    import tomllib
+except ImportError:
+    import tomli as tomllib
+tree = os.path.realpath(sys.argv[1])
+if sys.path and sys.path[0] == "":
+    del sys.path[0]  # -c puts the cwd first, a console script does not
+sys.path[:0] = [root for root in (os.path.join(tree, "src"), tree) if os.path.isdir(root)]
+with open(os.path.join(tree, "pyproject.toml"), "rb") as fh:
+    entry = tomllib.load(fh)["project"]["scripts"]["target-kinesis"]
+module, _, attrs = entry.partition(":")
+target = importlib.import_module(module.strip())
+origin = os.path.realpath(getattr(sys.modules[module.strip().split(".")[0]], "__file__", None) or "?")
+if not origin.startswith(tree + os.sep):
+    sys.exit(f"bench --ref: {module} was imported from {origin}, not from {tree}")
+for attr in filter(None, attrs.strip().split(".")):
+    target = getattr(target, attr)
+sys.argv = ["target-kinesis", *sys.argv[2:]]
+sys.exit(target())
+"""
+
+REF_MARKER = ".bench-ref-sha"  # in an extracted tree: the full sha it was extracted from
+
+
+@dataclass(frozen=True)
+class RefTree:
+    rev: str  # as given to --ref
+    sha: str
+    short: str
+    path: Path
+    entry: str  # its `target-kinesis` console script, "module:attr"
+    subject: str  # first line of the commit message
+
+
+def _git(*args: str) -> str:
+    done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise SystemExit(f"git {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def _script_entry(tree: Path) -> str:
+    """The tree's ``target-kinesis`` console script, as its pyproject.toml declares it."""
+    import tomllib
+
+    try:
+        with open(tree / "pyproject.toml", "rb") as fh:
+            return tomllib.load(fh)["project"]["scripts"]["target-kinesis"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise SystemExit(f"{tree}: no [project.scripts] target-kinesis in pyproject.toml ({exc!r})") from exc
+
+
+def _git_archive(sha: str, dest: Path) -> None:
+    """``git archive SHA | tar -x -C DEST``."""
+    archive = subprocess.Popen(["git", "-C", str(ROOT), "archive", sha], stdout=subprocess.PIPE)
+    assert archive.stdout is not None
+    untar = subprocess.run(["tar", "-x", "-C", str(dest)], stdin=archive.stdout, check=False)
+    archive.stdout.close()
+    if archive.wait() != 0 or untar.returncode != 0:
+        raise SystemExit(f"git archive {sha} | tar -x -C {dest} failed")
+
+
+def extract_ref(rev: str) -> RefTree:
+    """Extract ``rev``'s tree to bench/out/ref-SHORT/ (kept, and reused for the same sha)."""
+    sha = _git("rev-parse", "--verify", "--end-of-options", f"{rev}^{{commit}}")
+    short = _git("rev-parse", "--short", sha)
+    dest = OUT / f"ref-{short}"
+    marker = dest / REF_MARKER
+    if marker.is_file() and marker.read_text().strip() == sha:
+        log(f"--ref {rev}: reusing {dest.relative_to(ROOT)}")
+    else:
+        log(f"--ref {rev}: extracting {sha} -> {dest.relative_to(ROOT)}")
+        tmp = Path(tempfile.mkdtemp(prefix=f".ref-{short}-", dir=OUT))
+        try:
+            _git_archive(sha, tmp)
+            shutil.rmtree(dest, ignore_errors=True)
+            tmp.rename(dest)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        # bytecode now, as the working tree already has it: not in the first measured run
+        subprocess.run(
+            [PY, "-m", "compileall", "-q", "-j", "0", str(dest)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            check=False,
+        )
+        marker.write_text(sha + "\n")
+    return RefTree(rev, sha, short, dest, _script_entry(dest), _git("log", "-1", "--format=%s", sha))
+
+
+def ref_key(key: str, ref: RefTree) -> str:
+    return f"{key}@{ref.short}"
+
+
+def is_ref(key: str) -> bool:
+    return "@" in key
+
+
+def base_key(key: str) -> str:
+    """``tk-kinesis`` for ``tk-kinesis@SHA``."""
+    return key.split("@", 1)[0]
+
+
+REF_BASES = ("tk-kinesis", "tk-firehose")  # the contenders that --ref runs at REV too
+
+
+def with_refs(keys: list[str], ref: RefTree | None) -> list[str]:
+    """``keys`` with each target contender followed by its --ref twin."""
+    out: list[str] = []
+    for key in keys:
+        out.append(key)
+        if ref is not None and key in REF_BASES:
+            out.append(ref_key(key, ref))
+    return out
+
+
+def build_contenders(endpoint: Endpoint, target_cmd: str | None, ref: RefTree | None = None) -> dict[str, Contender]:
     cfg_k = str(_config(endpoint, "kinesis"))
     cfg_f = str(_config(endpoint, "firehose"))
     tk, missing = target_command(target_cmd)
     baseline = [PY, str(BENCH / "baseline_producer.py")]
-    return {
+    contenders = {
         "tk-kinesis": Contender(
             "tk-kinesis",
             "target-kinesis -> Kinesis",
@@ -320,6 +470,14 @@ def build_contenders(endpoint: Endpoint, target_cmd: str | None) -> dict[str, Co
             None,
         ),
     }
+    if ref is not None:
+        boot = [PY, "-c", BOOT, str(ref.path)]
+        for key, cfg in zip(REF_BASES, (cfg_k, cfg_f), strict=True):
+            current = contenders[key]
+            contenders[ref_key(key, ref)] = Contender(
+                ref_key(key, ref), f"{current.label} @{ref.short}", [*boot, "--config", cfg], current.counted_api
+            )
+    return contenders
 
 
 def child_env() -> dict[str, str]:
@@ -366,6 +524,7 @@ class Run:
     rc: int | None = None
     detail: str = ""
     walls: list[float] = field(default_factory=list)
+    peaks: list[float] = field(default_factory=list)  # rss_mib of each repeat (rss_mib: the largest)
 
     @property
     def cpu(self) -> float:
@@ -570,6 +729,7 @@ def measure(
     run.walls = [wall]
     run.cpu_user, run.cpu_sys = child.rusage.ru_utime, child.rusage.ru_stime
     run.rss_mib = child.rss_mib
+    run.peaks = [child.rss_mib]
     run.other_cpu = max(0.0, sys_cpu - run.cpu - run.endpoint_cpu)
     if run.other_cpu > 0.25 * max(wall, 1.0):
         log(
@@ -618,6 +778,7 @@ def merge(runs: list[Run]) -> Run:
     merged.cpu_user = statistics.median(r.cpu_user for r in good)
     merged.cpu_sys = statistics.median(r.cpu_sys for r in good)
     merged.rss_mib = max(r.rss_mib for r in runs)
+    merged.peaks = [r.rss_mib for r in good]
     merged.endpoint_cpu = statistics.median(r.endpoint_cpu for r in good)
     merged.other_cpu = max(r.other_cpu for r in runs)
     merged.received = base.received
@@ -627,6 +788,58 @@ def merge(runs: list[Run]) -> Run:
     return merged
 
 
+@dataclass
+class Bench:
+    """What every measured run shares."""
+
+    contenders: dict[str, Contender]
+    endpoint: Endpoint
+    env: dict[str, str]
+    repeat: int
+    min_rate: float
+
+
+def run_alternating(
+    bench: Bench, keys: list[str], input_path: Path, records: int, what: str, tag: str = "", extra_timeout: float = 0.0
+) -> dict[str, Run]:
+    """Each of ``keys`` ``bench.repeat`` times on one input, the contenders alternating run
+    by run, so that the drift of a shared machine weighs on all of them alike. Returns each
+    one's repeats merged (median); a missing contender gets one SKIPPED run."""
+    reps: dict[str, list[Run]] = {key: [] for key in keys}
+    timeout = timeout_for(records, bench.min_rate) + extra_timeout
+    for rep in range(bench.repeat):
+        for key in keys:
+            c = bench.contenders[key]
+            if c.argv is None and reps[key]:
+                continue  # already recorded as SKIPPED
+            if c.argv is not None:
+                log(f"{what} {rep + 1}/{bench.repeat}: {c.label}, {records:,} records")
+            r = measure(c, input_path, records, bench.endpoint, timeout, bench.env, tag=f"{tag}-r{rep}")
+            if r.status != "SKIPPED":
+                log(
+                    f"  {r.wall:.2f}s  {r.rps:,.0f} rec/s  cpu {r.cpu:.2f}s  "
+                    f"rss {r.rss_mib:.1f} MiB  received {_fmt_int(r.received)}  "
+                    f"endpoint cpu {r.endpoint_cpu:.2f}s  {r.status}"
+                )
+            reps[key].append(r)
+    return {key: merge(runs) for key, runs in reps.items()}
+
+
+def measure_startup(bench: Bench, keys: list[str], seed: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Wall and CPU seconds of each contender on an input with no records (SCHEMA + STATE)."""
+    startup: dict[str, float] = {}
+    startup_cpu: dict[str, float] = {}
+    runnable = [key for key in keys if bench.contenders[key].argv is not None]
+    if not runnable:
+        return startup, startup_cpu
+    runs = run_alternating(bench, runnable, ensure_input(0, seed), 0, "startup")
+    for key, r in runs.items():
+        if r.status in ("ok", "MISMATCH"):  # 0 == 0 received: always ok
+            startup[key], startup_cpu[key] = r.wall, r.cpu
+            log(f"startup {r.label}: {r.wall:.2f}s, cpu {r.cpu:.2f}s")
+    return startup, startup_cpu
+
+
 # --------------------------------------------------------------------------------------
 # report
 # --------------------------------------------------------------------------------------
@@ -634,6 +847,30 @@ def merge(runs: list[Run]) -> Run:
 
 def _fmt_int(v: int | None) -> str:
     return "-" if v is None else f"{v:,}"
+
+
+def _fmt(v: float | None, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    """``a / b`` as "1.23x" ("-" unless both are known and positive)."""
+    return f"{a / b:.2f}x" if a and b and a > 0 and b > 0 else "-"
+
+
+def _shorten(text: str, width: int = 72) -> str:
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+def _status_text(run: Run) -> str:
+    return run.status if not run.detail else f"{run.status}: {run.detail}"
+
+
+def _md_table(header: list[str], rows: list[list[str]], align: str) -> str:
+    """A markdown table; ``align`` has one letter per column: ``l`` (text) or ``r`` (numbers)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def _marginal_cpu_us(runs: list[Run], startup_cpu: dict[str, float]) -> list[float | None]:
@@ -674,7 +911,7 @@ def results_table(runs: list[Run], startup: dict[str, float]) -> str:
             rows.append(f"| {r.label} | {r.records:,} | - | - | - | - | - | - | - | - | - | SKIPPED: {r.detail} |")
             continue
         net = _net_rps(r, startup)
-        status = r.status if not r.detail else f"{r.status}: {r.detail}"
+        status = _status_text(r)
         rows.append(
             f"| {r.label} | {r.records:,} | {r.wall:.2f} | {r.rps:,.0f} | "
             f"{'-' if net is None else f'{net:,.0f}'} | {r.cpu:.2f} | "
@@ -684,16 +921,71 @@ def results_table(runs: list[Run], startup: dict[str, float]) -> str:
     return "\n".join(rows)
 
 
-def startup_table(startup: dict[str, float], labels: dict[str, str]) -> str:
-    rows = ["| contender | startup s (0 records) |", "|---|---:|"]
-    rows += [f"| {labels[k]} | {v:.2f} |" for k, v in startup.items()]
-    return "\n".join(rows)
+def startup_table(startup: dict[str, float], startup_cpu: dict[str, float], labels: dict[str, str]) -> str:
+    rows = [[labels[k], f"{v:.2f}", _fmt(startup_cpu.get(k), ".2f")] for k, v in startup.items()]
+    return _md_table(["contender", "startup s (0 records)", "CPU s"], rows, "lrr")
 
 
 def _net_ratio(a: Run, b: Run, startup: dict[str, float]) -> str:
     """`a`'s records/s over `b`'s, each net of its start-up ("-" without start-up runs)."""
-    a_net, b_net = _net_rps(a, startup), _net_rps(b, startup)
-    return f"{a_net / b_net:.2f}x" if a_net and b_net else "-"
+    return _ratio(_net_rps(a, startup), _net_rps(b, startup))
+
+
+def _median_peak(run: Run) -> float:
+    return statistics.median(run.peaks) if run.peaks else run.rss_mib
+
+
+def ref_section(runs: list[Run], pairs: list[tuple[str, str]], startup: dict[str, float]) -> str:
+    """Each target contender next to its --ref twin, at every size both ran (medians of the repeats)."""
+    by = {(r.key, r.records): r for r in runs}
+    rows: list[list[str]] = []
+    for cur_key, ref_key_ in pairs:
+        for records in sorted(n for k, n in by if k == cur_key):
+            cur, ref = by[(cur_key, records)], by.get((ref_key_, records))
+            if ref is None:
+                continue
+            both = cur.ok and ref.ok
+            status = "ok" if both else f"current {_status_text(cur)}; ref {_status_text(ref)}"
+            if not both:
+                rows.append([cur.label, f"{records:,}", *["-"] * 10, status])
+                continue
+            cur_us, ref_us = cur.cpu / records * 1e6, ref.cpu / records * 1e6
+            cur_mib, ref_mib = _median_peak(cur), _median_peak(ref)
+            rows.append(
+                [
+                    cur.label,
+                    f"{records:,}",
+                    f"{cur.rps:,.0f}",
+                    f"{ref.rps:,.0f}",
+                    _ratio(cur.rps, ref.rps),
+                    _net_ratio(cur, ref, startup),
+                    f"{cur_us:.1f}",
+                    f"{ref_us:.1f}",
+                    _ratio(cur_us, ref_us),
+                    f"{cur_mib:.1f}",
+                    f"{ref_mib:.1f}",
+                    _ratio(cur_mib, ref_mib),
+                    status,
+                ]
+            )
+    if not rows:
+        return "(no size was run by both)"
+    header = [
+        "contender",
+        "records",
+        "records/s",
+        "records/s ref",
+        "ratio",
+        "net of startup",
+        "CPU µs/rec",
+        "CPU µs/rec ref",
+        "ratio",
+        "peak MiB",
+        "peak MiB ref",
+        "ratio",
+        "status",
+    ]
+    return _md_table(header, rows, "lrrrrrrrrrrrl")
 
 
 def _throughput_verdict(tk: Run, baseline: Run, startup: dict[str, float]) -> tuple[str, tuple[bool, str]]:
@@ -704,6 +996,63 @@ def _throughput_verdict(tk: Run, baseline: Run, startup: dict[str, float]) -> tu
         f"{raw:.2f}x the baseline producer, {_net_ratio(tk, baseline, startup)} net of start-up "
         f"(goal >= {GOAL_RATIO:.0f}x)",
     )
+
+
+def _ms_per_stream(run: Run, streams: int, startup: dict[str, float], startup_cpu: dict[str, float]) -> tuple:
+    """Wall and CPU ms per stream net of the contender's start-up (None when unknown)."""
+    if not run.ok or run.key not in startup or run.key not in startup_cpu:
+        return None, None
+    return (run.wall - startup[run.key]) / streams * 1e3, (run.cpu - startup_cpu[run.key]) / streams * 1e3
+
+
+def streams_section(
+    runs: dict[str, Run], streams: int, startup: dict[str, float], startup_cpu: dict[str, float]
+) -> str:
+    """One row per contender of the --streams scenario; after a --ref twin, current / ref."""
+    rows: list[list[str]] = []
+    for key, r in runs.items():
+        if r.status == "SKIPPED":
+            rows.append([r.label, *["-"] * 6, _status_text(r)])
+            continue
+        wall_ms, cpu_ms = _ms_per_stream(r, streams, startup, startup_cpu)
+        rows.append(
+            [
+                r.label,
+                f"{r.wall:.2f}",
+                f"{r.cpu:.2f}",
+                _fmt(wall_ms, ".2f"),
+                _fmt(cpu_ms, ".2f"),
+                f"{_median_peak(r):.1f}",
+                _fmt_int(r.received),
+                _status_text(r),
+            ]
+        )
+        current = runs.get(base_key(key))
+        if is_ref(key) and current is not None and current.ok and r.ok:
+            cur_ms = _ms_per_stream(current, streams, startup, startup_cpu)
+            rows.append(
+                [
+                    f"**current / ref** ({current.label})",
+                    _ratio(current.wall, r.wall),
+                    _ratio(current.cpu, r.cpu),
+                    _ratio(cur_ms[0], wall_ms),
+                    _ratio(cur_ms[1], cpu_ms),
+                    _ratio(_median_peak(current), _median_peak(r)),
+                    "",
+                    "",
+                ]
+            )
+    header = [
+        "contender",
+        "wall s",
+        "CPU s",
+        "wall ms/stream (net)",
+        "CPU ms/stream (net)",
+        "peak MiB",
+        "endpoint received",
+        "status",
+    ]
+    return _md_table(header, rows, "lrrrrrrl")
 
 
 def ratios_section(runs: dict[str, Run], startup: dict[str, float]) -> tuple[str, dict]:
@@ -727,6 +1076,8 @@ def ratios_section(runs: dict[str, Run], startup: dict[str, float]) -> tuple[str
     fh, base_fh = runs.get("tk-firehose"), runs.get("baseline-firehose")
     if fh and fh.ok and base_fh and base_fh.ok:
         lines.append(f"| target-kinesis (Firehose) / baseline producer (Firehose) | {fh.rps / base_fh.rps:.2f}x | - |")
+    if len(lines) == 2:
+        return "(no other contender to compare target-kinesis (Kinesis) with)", verdicts
     return "\n".join(lines), verdicts
 
 
@@ -740,6 +1091,7 @@ def linearity_section(
         if not runs:
             continue
         label = runs[0].label
+        judged = verdicts if not is_ref(key) else {}  # a --ref twin is shown, not judged
         if any(r.status == "SKIPPED" for r in runs):
             out.append(f"{label}: SKIPPED ({runs[0].detail})")
             continue
@@ -756,8 +1108,7 @@ def linearity_section(
                 f"| {r.records:,} | {r.wall:.2f} | {r.rps:,.0f} | "
                 f"{'-' if net is None else f'{net:,.0f}'} | "
                 f"{r.cpu / r.records * 1e6:.1f} | {'-' if net_cpu is None else f'{net_cpu:.1f}'} | "
-                f"{r.rss_mib:.1f} | "
-                f"{r.status if not r.detail else r.status + ': ' + r.detail} |"
+                f"{r.rss_mib:.1f} | {_status_text(r)} |"
             )
         ok_runs = [r for r in runs if r.ok]
         if len(ok_runs) >= 2 and len(ok_runs) == len(runs):
@@ -785,7 +1136,7 @@ def linearity_section(
             if len(between) >= 2 and all(m > 0 for m in between):
                 dev_cpu = (max(between) / min(between) - 1) * 100
                 rows.append(f"- marginal CPU per record between the sizes run: **{dev_cpu:.1f}%** spread")
-                verdicts[f"cost per record {label} (marginal CPU between sizes)"] = (
+                judged[f"cost per record {label} (marginal CPU between sizes)"] = (
                     dev_cpu <= GOAL_LINEARITY_PCT,
                     f"{dev_cpu:.1f}% spread of the CPU each further record costs, "
                     f"{' / '.join(f'{m:.1f}' for m in between)} µs (goal <= {GOAL_LINEARITY_PCT:.0f}%)",
@@ -793,12 +1144,12 @@ def linearity_section(
             if all(nets):
                 dev_net = (max(nets) / min(nets) - 1) * 100
                 rows.append(f"- net of startup ({startup[key]:.2f}s, measured on a 0-record input): **{dev_net:.1f}%**")
-                verdicts[f"records/s across sizes {label}"] = (
+                judged[f"records/s across sizes {label}"] = (
                     dev_net <= GOAL_LINEARITY_PCT,
                     f"{dev_net:.1f}% net of startup, {dev_raw:.1f}% end to end (goal <= {GOAL_LINEARITY_PCT:.0f}%)",
                 )
             else:
-                verdicts[f"records/s across sizes {label}"] = (
+                judged[f"records/s across sizes {label}"] = (
                     dev_raw <= GOAL_LINEARITY_PCT,
                     f"{dev_raw:.1f}% end to end (goal <= {GOAL_LINEARITY_PCT:.0f}%)",
                 )
@@ -1082,12 +1433,18 @@ def _parse_sizes(text: str) -> list[int]:
     return sorted({int(float(s)) for s in text.replace("_", "").split(",") if s.strip()})
 
 
-def main(argv: list[str] | None = None) -> int:
+STREAM_TIMEOUT_S = 0.1  # --streams: timeout added per stream, on top of timeout_for(records)
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="target-kinesis benchmark", formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument(
-        "--records", type=int, default=100_000, help="records for the side-by-side comparison (default 100000)"
+        "--records",
+        type=int,
+        default=None,
+        help="records for the side-by-side comparison (default 100000;\nwith --streams it runs only when given)",
     )
     parser.add_argument(
         "--sizes", default="10000,100000,1000000", help="input sizes for the linearity/memory check ('' to skip)"
@@ -1105,6 +1462,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-startup", action="store_true", help="skip the 0-record startup runs (no 'net' figures)")
     parser.add_argument("--target-cmd", help="command for target-kinesis (default: target-kinesis next to this python)")
+    parser.add_argument(
+        "--ref",
+        metavar="REV",
+        help="also run tk-kinesis / tk-firehose as they are at git revision REV\n"
+        "(tree extracted to bench/out/ref-SHA/), alternating with the others; report side by side",
+    )
+    parser.add_argument(
+        "--streams",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also measure the target contenders on N streams, each with its own schema\n"
+        "(SCHEMA then its records, stream after stream): the cost of opening a stream",
+    )
+    parser.add_argument(
+        "--streams-records", type=int, default=1, metavar="K", help="records per stream with --streams (default 1)"
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
         "--min-rate",
@@ -1121,135 +1495,147 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="profile one contender instead of benchmarking")
     parser.add_argument("--profile-contender", default="tk-kinesis")
     parser.add_argument("--profiler", default="auto", choices=["auto", "py-spy", "pyinstrument"])
-    args = parser.parse_args(argv)
+    return parser
 
+
+@dataclass
+class Plan:
+    """Which contenders run in which part of the benchmark (--ref twins included)."""
+
+    main: list[str]  # side by side at --records ([] when not run)
+    linearity: list[str]  # at every --sizes
+    streams: list[str]  # on the --streams input
+    sizes: list[int]
+    ref: RefTree | None
+
+    @property
+    def every(self) -> list[str]:
+        return list(dict.fromkeys(self.main + self.linearity + self.streams))
+
+
+def _plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Plan:
     known = {"tk-kinesis", "tk-firehose", "baseline", "baseline-firehose", "null-target"}
     contender_keys = [c.strip() for c in args.contenders.split(",") if c.strip()]
     lin_keys = [c.strip() for c in args.linearity_contenders.split(",") if c.strip()]
     for key in [*contender_keys, *lin_keys, args.profile_contender]:
         if key not in known:
             parser.error(f"unknown contender {key!r}; known: {', '.join(sorted(known))}")
+    run_main = args.records is not None or not args.streams
+    if args.records is None:
+        args.records = 100_000
     if args.records < 1 or args.repeat < 1:
         parser.error("--records and --repeat must be >= 1")
+    if args.streams < 0 or args.streams_records < 0:
+        parser.error("--streams and --streams-records must be >= 0")
+    stream_keys = [key for key in contender_keys if key in REF_BASES] if args.streams else []
+    if args.streams and not stream_keys:
+        parser.error(f"--streams runs the target contenders: put {' or '.join(REF_BASES)} in --contenders")
+    if args.profile and (args.ref or args.streams):
+        parser.error("--ref and --streams do not apply to --profile")
     try:
         sizes = _parse_sizes(args.sizes)
     except ValueError:
         parser.error(f"bad --sizes {args.sizes!r}")
     OUT.mkdir(parents=True, exist_ok=True)
-    global TIMEOUT_BASE
-    TIMEOUT_BASE = args.timeout_base
+    ref = extract_ref(args.ref) if args.ref and not args.profile else None
+    return Plan(
+        with_refs(contender_keys, ref) if run_main else [],
+        with_refs(lin_keys, ref) if sizes else [],
+        with_refs(stream_keys, ref),
+        sizes,
+        ref,
+    )
 
-    if args.profile:
-        return profile(args)
 
-    started = time.time()
+@dataclass
+class Measured:
+    startup: dict[str, float] = field(default_factory=dict)
+    startup_cpu: dict[str, float] = field(default_factory=dict)
+    main: dict[str, Run] = field(default_factory=dict)
+    by_size: dict[str, list[Run]] = field(default_factory=dict)
+    streams: dict[str, Run] = field(default_factory=dict)
+    all_runs: list[Run] = field(default_factory=list)  # main and linearity (not --streams)
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def _run_linearity(bench: Bench, plan: Plan, main_runs: dict[str, Run], args: argparse.Namespace) -> dict:
+    """Every --linearity-contenders at every size; contenders alternate run by run."""
+    by_size: dict[str, list[Run]] = {}
+    runnable = []
+    for key in plan.linearity:
+        c = bench.contenders[key]
+        by_size[key] = []
+        if c.argv is None:
+            by_size[key].append(Run(key, c.label, 0, "SKIPPED", detail=c.missing))
+        else:
+            runnable.append(key)
+    for size in plan.sizes:
+        todo = [key for key in runnable if not (size == args.records and key in main_runs)]
+        runs = run_alternating(bench, todo, ensure_input(size, args.seed), size, "linearity") if todo else {}
+        for key in runnable:
+            by_size[key].append(runs.get(key) or main_runs[key])
+    return by_size
+
+
+def _measure_all(args: argparse.Namespace, plan: Plan) -> Measured:
     endpoint = Endpoint()
     endpoint.start()
-    env = child_env()
-    all_runs: list[Run] = []
+    m = Measured()
     try:
-        contenders = build_contenders(endpoint, args.target_cmd)
-        for key in dict.fromkeys(contender_keys + (lin_keys if sizes else [])):
+        contenders = build_contenders(endpoint, args.target_cmd, plan.ref)
+        bench = Bench(contenders, endpoint, child_env(), args.repeat, args.min_rate)
+        m.labels = {k: c.label for k, c in contenders.items()}
+        for key in plan.every:
             if contenders[key].argv is None:
                 log(f"SKIPPING {contenders[key].label}: {contenders[key].missing}")
-        labels = {k: c.label for k, c in contenders.items()}
-
         # startup cost: the same contenders on a 0-record input (SCHEMA + STATE only)
-        startup: dict[str, float] = {}
-        startup_cpu: dict[str, float] = {}
         if not args.no_startup:
-            empty = ensure_input(0, args.seed)
-            for key in dict.fromkeys(contender_keys + (lin_keys if sizes else [])):
-                c = contenders[key]
-                if c.argv is None:
-                    continue
-                walls = []
-                cpus = []
-                for rep in range(args.repeat):
-                    r = measure(c, empty, 0, endpoint, timeout_for(0, args.min_rate), env, tag=f"-r{rep}")
-                    if r.status in ("ok", "MISMATCH"):  # 0 == 0 received: always ok
-                        walls.append(r.wall)
-                        cpus.append(r.cpu)
-                if walls:
-                    startup[key] = statistics.median(walls)
-                    startup_cpu[key] = statistics.median(cpus)
-                    log(f"startup {c.label}: {startup[key]:.2f}s, cpu {startup_cpu[key]:.2f}s")
-
-        # side by side at --records
-        input_path = ensure_input(args.records, args.seed)
-        meta = input_meta(input_path)
-        per_key: dict[str, list[Run]] = {k: [] for k in contender_keys}
-        for rep in range(args.repeat):
-            for key in contender_keys:
-                c = contenders[key]
-                if c.argv is None and per_key[key]:
-                    continue  # already recorded as SKIPPED
-                if c.argv is not None:
-                    log(f"run {rep + 1}/{args.repeat}: {c.label}, {args.records:,} records")
-                r = measure(
-                    c, input_path, args.records, endpoint, timeout_for(args.records, args.min_rate), env, tag=f"-r{rep}"
-                )
-                if r.status != "SKIPPED":
-                    log(
-                        f"  {r.wall:.2f}s  {r.rps:,.0f} rec/s  cpu {r.cpu:.2f}s  "
-                        f"rss {r.rss_mib:.1f} MiB  received {_fmt_int(r.received)}  "
-                        f"endpoint cpu {r.endpoint_cpu:.2f}s  {r.status}"
-                    )
-                per_key[key].append(r)
-        main_runs = {k: merge(v) for k, v in per_key.items()}
-        all_runs.extend(main_runs.values())
-
-        # linearity / memory across sizes; contenders alternate run by run, so that the
-        # machine's drift (it is shared) weighs on all of them alike.
-        by_size: dict[str, list[Run]] = {}
-        runnable = []
-        for key in lin_keys if sizes else []:
-            c = contenders[key]
-            by_size[key] = []
-            if c.argv is None:
-                by_size[key].append(Run(key, c.label, 0, "SKIPPED", detail=c.missing))
-            else:
-                runnable.append(key)
-        for size in sizes:
-            reps: dict[str, list[Run]] = {key: [] for key in runnable}
-            todo = [key for key in runnable if not (size == args.records and key in main_runs)]
-            path = ensure_input(size, args.seed) if todo else None
-            for rep in range(args.repeat):
-                for key in todo:
-                    c = contenders[key]
-                    log(f"linearity {rep + 1}/{args.repeat}: {c.label}, {size:,} records")
-                    assert path is not None
-                    r = measure(c, path, size, endpoint, timeout_for(size, args.min_rate), env, tag=f"-r{rep}")
-                    log(f"  {r.wall:.2f}s  {r.rps:,.0f} rec/s  rss {r.rss_mib:.1f} MiB  {r.status}")
-                    reps[key].append(r)
-            for key in runnable:
-                if key in todo:
-                    merged = merge(reps[key])
-                    by_size[key].append(merged)
-                    all_runs.append(merged)
-                else:
-                    by_size[key].append(main_runs[key])
+            m.startup, m.startup_cpu = measure_startup(bench, plan.every, args.seed)
+        if plan.main:
+            m.main = run_alternating(bench, plan.main, ensure_input(args.records, args.seed), args.records, "run")
+            m.all_runs.extend(m.main.values())
+        m.by_size = _run_linearity(bench, plan, m.main, args)
+        seen = {id(r) for r in m.all_runs}  # a size equal to --records reuses the main run
+        m.all_runs.extend(r for runs in m.by_size.values() for r in runs if id(r) not in seen and r.status != "SKIPPED")
+        if plan.streams:
+            m.streams = run_alternating(
+                bench,
+                plan.streams,
+                ensure_streams_input(args.streams, args.streams_records, args.seed),
+                args.streams * args.streams_records,
+                f"streams ({args.streams:,})",
+                tag=f"-streams{args.streams}",
+                extra_timeout=args.streams * STREAM_TIMEOUT_S,
+            )
     finally:
         endpoint.stop()
+    return m
 
-    info = machine_info()
-    ratios, verdicts = ratios_section(main_runs, startup)
-    linearity, lin_verdicts = linearity_section(by_size, startup, startup_cpu)
-    verdicts.update(memory_verdicts(all_runs))
-    verdicts.update(lin_verdicts)
-    mismatches = [r for r in all_runs if r.status == "MISMATCH"]
 
-    cmdline = "python bench/run.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    report = "\n".join(
-        [
-            f"## Results ({args.records:,} records, repeat {args.repeat})",
+def _report(args: argparse.Namespace, plan: Plan, m: Measured) -> tuple[str, dict]:
+    """The markdown report and the goals' verdicts."""
+    verdicts: dict = {}
+    what = [f"{args.records:,} records"] if plan.main else []
+    what += [f"{args.streams:,} streams"] if plan.streams else []
+    out = [f"## Results ({', '.join(what) or 'linearity'}, repeat {args.repeat})", ""]
+    if plan.ref:
+        ref = plan.ref
+        out += [
+            f"Ref: `{ref.rev}` = {ref.short} ({_shorten(ref.subject)}), extracted to `{ref.path.relative_to(ROOT)}/`, "
+            f"run through its own console script entry `{ref.entry}` with this interpreter's packages. "
+            f"Contenders marked @{ref.short} are it; they alternate run by run with the current ones.",
             "",
+        ]
+    if plan.main:
+        meta = input_meta(ensure_input(args.records, args.seed))
+        ratios, verdicts = ratios_section(m.main, m.startup)
+        out += [
             f"Input: {meta['bytes'] / 2**20:.1f} MiB, "
             f"{meta['avg_record_line_bytes']:.0f} bytes per RECORD line, "
             f"stream `orders`, seed {args.seed}. Endpoint: bench/null_endpoint.py "
             "(separate process). Each contender runs alone, one after the other.",
             "",
-            results_table(list(main_runs.values()), startup),
+            results_table(list(m.main.values()), m.startup),
             "",
             "*records/s* = records / wall time of the child process, start to exit. "
             "*net records/s* = records / (wall - startup), startup measured on a 0-record "
@@ -1259,23 +1645,69 @@ def main(argv: list[str] | None = None) -> int:
             "counts the pages they share once), sampled 4 times a second. *other CPU s*: CPU used during "
             "the run by processes other than the child and the endpoint (noise; should be ~0).",
             "",
-            "### Startup",
-            "",
-            startup_table(startup, labels) if startup else "(skipped)",
-            "",
-            "### Ratios",
-            "",
-            ratios,
-            "",
-            "### Linearity and memory across sizes",
-            "",
-            linearity,
-            "",
-            "### Goals",
-            "",
-            goals_section(verdicts),
         ]
-    )
+    out += ["### Startup", "", startup_table(m.startup, m.startup_cpu, m.labels) if m.startup else "(skipped)", ""]
+    if plan.main:
+        out += ["### Ratios", "", ratios, ""]
+    if plan.ref and (plan.main or plan.sizes):
+        pairs = [(key, ref_key(key, plan.ref)) for key in REF_BASES]
+        out += [
+            f"### Current vs `{plan.ref.rev}` ({plan.ref.short})",
+            "",
+            ref_section(m.all_runs, pairs, m.startup),
+            "",
+            "Medians of the --repeat runs (peak MiB: median of the runs' peaks). *ratio* = current / ref: "
+            "above 1 for records/s, below 1 for CPU µs/rec and peak MiB, means the current code is better. "
+            "*net of startup*: records/s ratio with each one's start-up taken off.",
+            "",
+        ]
+    verdicts.update(memory_verdicts(m.all_runs))
+    if plan.sizes:
+        linearity, lin_verdicts = linearity_section(m.by_size, m.startup, m.startup_cpu)
+        verdicts.update(lin_verdicts)
+        out += ["### Linearity and memory across sizes", "", linearity, ""]
+    if plan.streams:
+        meta = input_meta(ensure_streams_input(args.streams, args.streams_records, args.seed))
+        out += [
+            f"### Many streams: {args.streams:,} streams, {args.streams_records:,} "
+            f"record{'s' if args.streams_records != 1 else ''} each",
+            "",
+            f"Input: {meta['bytes'] / 2**20:.1f} MiB; {args.streams:,} streams (`table_00000`...), each with its "
+            "own schema of 6 to 10 properties (integer key, string, date-time, nullable string, number, boolean, "
+            "then some of: integer, nullable number, enum, array, object), a SCHEMA then its records, stream after "
+            "stream, and a final STATE bookmarking every stream.",
+            "",
+            streams_section(m.streams, args.streams, m.startup, m.startup_cpu),
+            "",
+            "*ms/stream (net)* = (wall or CPU of the run - the same contender's 0-record start-up) / streams: what "
+            "one more stream costs, its SCHEMA (checks, validator, sink) and its records. *peak MiB*: median of "
+            "the runs' peaks (RSS, or PSS of the process tree when larger). The endpoint must receive "
+            "streams x records, else MISMATCH."
+            + (" *current / ref*: ratios of the columns above (below 1: current is cheaper)." if plan.ref else ""),
+            "",
+        ]
+    if plan.main or plan.sizes:  # the goals are about the --records and --sizes runs
+        out += ["### Goals", "", goals_section(verdicts)]
+    return "\n".join(out), verdicts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    global TIMEOUT_BASE
+    TIMEOUT_BASE = args.timeout_base
+    plan = _plan(args, parser)
+    if args.profile:
+        return profile(args)
+
+    started = time.time()
+    m = _measure_all(args, plan)
+    info = machine_info()
+    report, verdicts = _report(args, plan, m)
+    every_run = [*m.all_runs, *m.streams.values()]
+    mismatches = [r for r in every_run if r.status == "MISMATCH"]
+
+    cmdline = "python bench/run.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     print(report)
     if mismatches:
         print("\n" + "!" * 72)
@@ -1283,11 +1715,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"MISMATCH: {r.label} at {r.records:,} records: {r.detail}")
         print("!" * 72)
 
+    def _raw(runs: list[Run]) -> list[dict]:
+        return [{**dict(r.__dict__.items()), "rps": r.rps, "cpu": r.cpu} for r in runs]
+
     raw = {
         "machine": info,
         "args": vars(args),
-        "startup": startup,
-        "runs": [{**{k: v for k, v in r.__dict__.items()}, "rps": r.rps, "cpu": r.cpu} for r in all_runs],
+        "ref": None if plan.ref is None else {**plan.ref.__dict__, "path": str(plan.ref.path)},
+        "startup": m.startup,
+        "startup_cpu": m.startup_cpu,
+        "runs": _raw(m.all_runs),
+        "streams": {
+            "streams": args.streams,
+            "records_per_stream": args.streams_records,
+            "runs": _raw(list(m.streams.values())),
+        },
         "verdicts": {k: {"pass": ok, "value": text} for k, (ok, text) in verdicts.items()},
     }
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(started))
@@ -1304,7 +1746,7 @@ def main(argv: list[str] | None = None) -> int:
         (BENCH / "RESULTS.md").write_text("# target-kinesis benchmark results\n\n" + machine + "\n" + report + "\n")
         log("wrote bench/RESULTS.md")
     log(f"raw results: {(OUT / f'results-{stamp}.json').relative_to(ROOT)}")
-    failed = [r for r in all_runs if r.status in ("FAILED", "TIMEOUT", "MISMATCH")]
+    failed = [r for r in every_run if r.status in ("FAILED", "TIMEOUT", "MISMATCH")]
     return 1 if failed else 0
 
 
