@@ -24,6 +24,7 @@ from botocore.hooks import first_non_none_response
 
 from target_kinesis import __version__
 from target_kinesis.errors import ConfigError, PreflightError
+from target_kinesis.log_safety import guard_logs, mask_secrets
 from target_kinesis.retry import error_code
 from target_kinesis.settings import Settings
 
@@ -41,6 +42,7 @@ class AwsClients:
 
     def __init__(self, settings: Settings, *, max_pool_connections: int = 10) -> None:
         self.settings = settings
+        guard_logs(settings.secret_values())
         self._lock = threading.Lock()
         self._clients: dict[str, Any] = {}
         self.assume_role_calls = 0
@@ -99,6 +101,7 @@ class AwsClients:
                     "(check the role's trust policy, the ExternalId and sts:AssumeRole permission)"
                 ) from exc
             self.assume_role_calls += 1
+            mask_secrets((answer["SecretAccessKey"], answer["SessionToken"]))
             return {
                 "access_key": answer["AccessKeyId"],
                 "secret_key": answer["SecretAccessKey"],

@@ -7,6 +7,7 @@ and why it is here. An operator replays them with any producer, or fixes and re-
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,9 @@ from typing import Any
 import orjson
 
 from target_kinesis.errors import ConfigError
+
+#: Owner read and write, nobody else.
+FILE_MODE = 0o600
 
 
 class DeadLetters:
@@ -24,7 +28,12 @@ class DeadLetters:
         if path:
             try:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-                self._file = open(path, "ab")  # noqa: SIM115 - kept open for the whole run
+                # Dead letters are whole events (emails, ids): readable by their owner only,
+                # from the moment the file exists, and tightened if it existed before.
+                descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+                if os.fstat(descriptor).st_mode & 0o077:
+                    os.fchmod(descriptor, FILE_MODE)
+                self._file = os.fdopen(descriptor, "ab")
             except OSError as exc:
                 raise ConfigError(f"setting 'dead_letter_path': cannot open {path}: {exc.strerror}") from exc
 
@@ -47,12 +56,9 @@ class DeadLetters:
         if self._file is None:
             return
         payload = data.rstrip(b"\n")
-        try:
-            record: Any = (
-                orjson.Fragment(payload) if payload.startswith((b"{", b"[")) else payload.decode("utf-8", "replace")
-            )
-        except Exception:  # pragma: no cover - defensive: a Fragment of bad bytes
-            record = payload.decode("utf-8", "replace")
+        record: Any = (
+            orjson.Fragment(payload) if payload.startswith((b"{", b"[")) else payload.decode("utf-8", "replace")
+        )
         line = orjson.dumps(
             {
                 "reason": reason,

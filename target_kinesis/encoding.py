@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from target_kinesis.mapping import Event, dumps
 from target_kinesis.routing import Destination, Router
 from target_kinesis.services import SERVICES, Service
-from target_kinesis.shaping import PartitionKeys, Privacy
+from target_kinesis.shaping import PartitionKeys, Privacy, clamp_key
 from target_kinesis.stats import RunStats
 
 if TYPE_CHECKING:
@@ -67,6 +67,8 @@ class Encoder:
         """Append the records `event` becomes (none when unmapped or dropped as anonymous)."""
         stats = self.stats
         stats.records_read += 1
+        if event.timestamp_replaced:
+            stats.timestamp_fallbacks += 1
         plan = self._plan(event)
         if not plan:
             stats.unmapped += 1
@@ -82,7 +84,10 @@ class Encoder:
             record_key = None
             if keyed:
                 if key is None:
-                    key = self.partition_keys.key_for(event)
+                    key = self.partition_keys.found_key(event)
+                    if key is None:
+                        stats.key_fallbacks += 1
+                        key = clamp_key(event.message_id)
                 record_key = key
             out.append((index, record_key, service.record_size(payload, record_key), service.wire(payload, record_key)))
 

@@ -32,8 +32,23 @@ class PreflightError(TargetKinesisError):
 class DeliveryError(TargetKinesisError):
     """AWS did not acknowledge some records: retries ran out or the error cannot be retried.
 
-    No state covering those records is emitted.
+    No state covering those records is emitted. `records` keeps counting while batches
+    still in flight fail too, so the line printed at the end gives the run's total, the
+    number the summary's `failed=` shows.
     """
+
+    def __init__(self, where: str, records: int, detail: str) -> None:
+        super().__init__(where, records, detail)
+        self.where = where
+        self.records = records
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.records} record(s) not delivered {self.detail}"
+
+
+class OutputClosedError(TargetKinesisError):
+    """stdout is gone: no STATE can reach the tap's orchestrator any more."""
 
 
 class MissingKeyPropertiesInputError(InputError, MissingKeyPropertiesError):

@@ -13,8 +13,8 @@ import hashlib
 import re
 import time
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -119,19 +119,38 @@ class Event:
     message_id: str
     user_id: str | None = None
     anonymous_id: str | None = None
-    stream: str = field(default="")
+    #: The record's timestamp_field value was not a date-time and was replaced (counted).
+    timestamp_replaced: bool = False
 
 
 def json_default(value: Any) -> Any:
-    """Serialize the types singer-sdk hands sinks without changing them.
+    """Serialize the types singer-sdk hands sinks without changing their value.
 
-    Decimal is written as the exact number it was read as (a float would round it);
-    NaN and infinities are not JSON, so they become null as JSON encoders do.
+    A Decimal (a line holding a number a double cannot represent is parsed with Decimal
+    throughout) is written as orjson writes the same number read as a float (`2.50` as
+    `2.5`, `1e3` as `1000.0`) when a double holds it exactly, so a number's form does not
+    depend on what else its line holds; otherwise with the digits it was read with. NaN
+    and infinities are not JSON, so they become null as JSON encoders do.
     """
     if isinstance(value, Decimal):
         if not value.is_finite():
             return None
+        as_float = float(value)
+        if Decimal(repr(as_float)) == value:
+            return as_float
         return orjson.Fragment(str(value).encode())
+    return _other_default(value)
+
+
+def _canonical_default(value: Any) -> Any:
+    """As `json_default`, but a Decimal keeps its text: messageIds derived from it must stay
+    what earlier versions derived, so replays keep their ids."""
+    if isinstance(value, Decimal):
+        return orjson.Fragment(str(value).encode()) if value.is_finite() else None
+    return _other_default(value)
+
+
+def _other_default(value: Any) -> Any:
     if isinstance(value, (set, frozenset)):
         return list(value)
     if isinstance(value, bytes):
@@ -139,26 +158,45 @@ def json_default(value: Any) -> Any:
     raise TypeError(f"cannot serialize {type(value).__name__}")
 
 
+#: orjson writes containers at most this deep (its limit, not ours to raise).
+MAX_DEPTH = 254
 _JSON_OPTS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
 
 
 def dumps(value: Any) -> bytes:
     """Compact JSON for what is written to a stream."""
-    return _json(value, _JSON_OPTS)
+    return _json(value, _JSON_OPTS, json_default)
 
 
 def _canonical(value: Any) -> bytes:
-    return _json(value, _CANONICAL_OPTS)
+    return _json(value, _CANONICAL_OPTS, _canonical_default)
 
 
 _CANONICAL_OPTS = _JSON_OPTS | orjson.OPT_SORT_KEYS
 
 
-def _json(value: Any, option: int) -> bytes:
+def _json(value: Any, option: int, default: Callable[[Any], Any]) -> bytes:
     try:
-        return orjson.dumps(value, default=json_default, option=option)
-    except orjson.JSONEncodeError:
-        return orjson.dumps(_exact_big_ints(value), default=json_default, option=option)
+        return orjson.dumps(value, default=default, option=option)
+    except orjson.JSONEncodeError as exc:
+        reason = str(exc)
+    if "64-bit" not in reason:
+        raise _unwritable(reason)
+    try:
+        return orjson.dumps(_exact_big_ints(value), default=default, option=option)
+    except RecursionError:
+        raise _unwritable("Recursion limit reached") from None
+    except orjson.JSONEncodeError as exc:
+        raise _unwritable(str(exc)) from None
+
+
+def _unwritable(reason: str) -> InputError:
+    """A record JSON output cannot hold, as the one line an operator reads."""
+    if "ecursion" in reason:
+        return InputError(f"record is nested more than {MAX_DEPTH} levels deep, deeper than JSON output allows")
+    if "surrogate" in reason:
+        return InputError("record holds a lone surrogate escape (\\ud800-\\udfff), which is not valid Unicode")
+    return InputError(f"record cannot be written as JSON ({reason.split(chr(10), 1)[0]})")
 
 
 def _exact_big_ints(value: Any) -> Any:
@@ -189,30 +227,41 @@ def deterministic_id(*parts: Any) -> str:
     return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
-def iso_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def to_iso(value: Any) -> str | None:
-    """A date-time value from a record as an ISO-8601 string (strings are kept as given)."""
+    """A date-time value from a record as an ISO-8601 string; None when there is none, or
+    when it is not a date-time (text that is not ISO 8601, a boolean, an object).
+
+    ISO text is kept exactly as the tap wrote it; numbers are Unix seconds, or milliseconds
+    when larger than 1e11.
+    """
     if type(value) is str:  # the usual case, first
-        return value or None
-    if value is None or value == "":
-        return None
+        return value if _is_iso_text(value) else None
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.timezone.utc)
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, dt.date):
         return value.isoformat()
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float, Decimal)):
-        seconds = float(value)
-        if seconds > 1e11:  # epoch milliseconds
-            seconds /= 1000
-        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat().replace("+00:00", "Z")
-    return str(value)
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        try:
+            seconds = float(value)
+            if seconds > 1e11:  # epoch milliseconds
+                seconds /= 1000
+            return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+        except (OverflowError, OSError, ValueError):  # beyond what a date can be, or NaN
+            return None
+    return None
+
+
+def _is_iso_text(text: str) -> bool:
+    """Whether `text` is an ISO-8601 date or date-time (a trailing Z is UTC, on every Python)."""
+    if not text:
+        return False
+    try:
+        dt.datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
+    except ValueError:
+        return False
+    return True
 
 
 def to_unix_seconds(value: Any) -> int | None:
@@ -257,12 +306,15 @@ def _id_text(value: Any) -> str | None:
     return text or None
 
 
-def _is_date_time(prop: Mapping[str, Any] | None) -> bool:
-    if not prop:
+def _is_date_time(prop: Any) -> bool:
+    """Whether a schema property is a date-time (also as one option of anyOf). Any value is
+    accepted: with validation off, a schema's properties are not checked to be schemas."""
+    if not isinstance(prop, Mapping):
         return False
     if prop.get("format") == "date-time":
         return True
-    return any(_is_date_time(option) for option in prop.get("anyOf", []) if isinstance(option, Mapping))
+    options = prop.get("anyOf")
+    return isinstance(options, list) and any(_is_date_time(option) for option in options)
 
 
 class EventMapper:
@@ -337,12 +389,17 @@ class EventMapper:
             return deterministic_id("anonymousId", self.stream, self._keys(record))
         return deterministic_id("anonymousId", self.stream, self._content(record))
 
-    def _timestamp(self, record: Mapping[str, Any], time_extracted: Any) -> str:
+    def _timestamp(self, record: Mapping[str, Any], time_extracted: Any) -> tuple[str, bool]:
+        """The event's timestamp, and whether the record's own value was there but not a
+        date-time (then replaced: a consumer must be able to parse every timestamp)."""
+        replaced = False
         if self.timestamp_field:
-            value = to_iso(record.get(self.timestamp_field))
+            raw = record.get(self.timestamp_field)
+            value = to_iso(raw)
             if value:
-                return value
-        return to_iso(time_extracted) or self._now()
+                return value, False
+            replaced = raw is not None and raw != ""
+        return to_iso(time_extracted) or self._now(), replaced
 
     def _fields(self, record: Mapping[str, Any]) -> dict[str, Any]:
         spec = self.spec
@@ -367,7 +424,7 @@ class EventMapper:
         message_id = self._message_id(record)
         if spec.type == "audience" and spec.audience_format == "mparticle":
             return self._mparticle(record, user_id, anonymous_id, message_id)
-        timestamp = self._timestamp(record, time_extracted)
+        timestamp, timestamp_replaced = self._timestamp(record, time_extracted)
         if not user_id and not anonymous_id:
             anonymous_id = self._anonymous_fallback(record)
 
@@ -400,7 +457,7 @@ class EventMapper:
             body["traits"] = self._fields(record)
         elif event_type == "alias":
             body["previousId"] = self._required_id(record, spec.previous_id_field, "previous_id_field")
-        return Event(body, event_type, name, message_id, user_id, anonymous_id, self.stream)
+        return Event(body, event_type, name, message_id, user_id, anonymous_id, timestamp_replaced)
 
     def _event_name(self, record: Mapping[str, Any]) -> str:
         if self.spec.event_field:
@@ -470,7 +527,7 @@ class EventMapper:
             "UserIdentities": identities,
             "MembershipChangedTimestamp": str(seconds),
         }
-        return Event(body, "audience", None, message_id, user_id, anonymous_id, self.stream)
+        return Event(body, "audience", None, message_id, user_id, anonymous_id)
 
     def _passthrough(self, record: dict[str, Any], time_extracted: Any) -> Event:
         """The record already is a Segment event: keep its fields, fill in what is missing."""
@@ -499,10 +556,12 @@ class EventMapper:
             body["userId"] = user_id
         if anonymous_id:
             body["anonymousId"] = anonymous_id
-        if not body.get("timestamp"):
-            body["timestamp"] = self._timestamp(record, time_extracted)
-        else:
-            body["timestamp"] = to_iso(body["timestamp"])
+        timestamp = to_iso(body.get("timestamp"))
+        timestamp_replaced = False
+        if timestamp is None:
+            timestamp, timestamp_replaced = self._timestamp(record, time_extracted)
+            timestamp_replaced = timestamp_replaced or body.get("timestamp") not in (None, "")
+        body["timestamp"] = timestamp
         if not body.get("sentAt"):  # a null sentAt is missing too: every event carries one
             body["sentAt"] = self._now()
         context = body.get("context")
@@ -512,4 +571,4 @@ class EventMapper:
         payload = _PAYLOAD_KEY.get(event_type)
         if payload and body.get(payload) is None:  # a null payload is missing too
             body[payload] = {}
-        return Event(body, event_type, name, message_id, user_id, anonymous_id, self.stream)
+        return Event(body, event_type, name, message_id, user_id, anonymous_id, timestamp_replaced)

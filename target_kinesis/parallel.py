@@ -32,7 +32,7 @@ from multiprocessing.connection import wait
 from target_kinesis.batching import Entry
 from target_kinesis.encoding import Encoded
 from target_kinesis.errors import InputError
-from target_kinesis.reader import MESSAGE_TYPES, parse_line
+from target_kinesis.reader import message_problem, parse_line
 from target_kinesis.workers import MappedChunk, MappingPool
 
 if t.TYPE_CHECKING:
@@ -192,12 +192,12 @@ class ParallelReader:
             except ValueError:
                 message, kind = None, None
             if kind != "RECORD":
-                if kind == "SCHEMA":
+                if message is not None and message_problem(message) is not None:
+                    message = None  # processed here in order, it raises the reader's error
+                elif kind == "SCHEMA":
                     self._dispatch()
                     self._pool.broadcast_schema(line + b"\n")
                     segment = self._open = _Segment(line_number)
-                elif kind not in MESSAGE_TYPES:
-                    message = None  # processed here in order, it raises the reader's error
                 segment.controls.append((len(segment.lines), message))
                 segment.lines.append(line)
                 segment.size += len(line)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -31,6 +32,8 @@ logger = logging.getLogger("target-kinesis")
 
 
 _STATIC_EXPIRED = "static credentials expired: supply fresh ones or use role_arn"
+#: At most one line per destination this often about retries and calls waiting for an answer.
+STALL_LOG_SECONDS = 10.0
 
 
 class OversizedRecordError(InputError):
@@ -79,6 +82,11 @@ class Producer:
         self._error: DeliveryError | None = None
         self._abandon = threading.Event()
         self._seq = 0
+        # What a stalled destination is doing, for the lines that make a stall visible.
+        self._watch = threading.Lock()
+        self._calls_started: dict[int, float] = {}
+        self._last_retry: str | None = None
+        self._last_stall_log = 0.0
         self._executor = ThreadPoolExecutor(
             max_workers=max_concurrent_requests, thread_name_prefix=f"put-{destination.stream}"
         )
@@ -149,12 +157,60 @@ class Producer:
                 if self._in_flight == 0 and self._batcher.pending == 0:
                     break
                 self._cond.wait(timeout=1.0)
+                self._log_stall()
             self._raise_if_failed()
 
-    def close(self) -> None:
-        """Stop: abandon retries still waiting, let calls on the wire finish."""
+    def close(self, *, wait: bool = True) -> None:
+        """Stop: abandon retries still waiting; let calls on the wire finish, unless `wait` is
+        False (stopping at once: a call that never answers must not hold the exit)."""
         self._abandon.set()
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._executor.shutdown(wait=wait, cancel_futures=True)
+
+    def unacknowledged(self) -> int:
+        """Records handed over and not (yet) acknowledged, failed or dropped."""
+        s = self.stats.snapshot()
+        return s["records_queued"] - s["records_sent"] - s["failed"]
+
+    def _log_stall(self) -> None:
+        """While flush waits: one line per STALL_LOG_SECONDS on calls unanswered and retries,
+        so that an endpoint that stopped answering is visible while it stalls."""
+        now = time.monotonic()
+        with self._watch:
+            if now - self._last_stall_log < STALL_LOG_SECONDS or not self._calls_started:
+                return
+            oldest = now - min(self._calls_started.values())
+            calls = len(self._calls_started)
+            last_retry = self._last_retry
+            if oldest < STALL_LOG_SECONDS and last_retry is None:
+                return
+            self._last_stall_log = now
+        logger.warning(
+            "%s: waiting for %d call(s), the oldest unanswered for %.0f s; %d record(s) retried so far%s",
+            self.destination,
+            calls,
+            oldest,
+            self.stats.snapshot()["retried_records"],
+            f" (last: {last_retry})" if last_retry else "",
+        )
+
+    def _retrying(self, records: int, code: str, message: str, attempt: int, *, throttle: bool) -> None:
+        """Count a retry, and log it at most once per STALL_LOG_SECONDS per destination."""
+        self.stats.add(retried_records=records, throttles=int(throttle))
+        detail = f"{code}: {message}" if message else code
+        now = time.monotonic()
+        with self._watch:
+            self._last_retry = detail
+            if now - self._last_stall_log < STALL_LOG_SECONDS:
+                return
+            self._last_stall_log = now
+        logger.warning(
+            "%s: retrying %d record(s), attempt %d of %d: %s",
+            self.destination,
+            records,
+            attempt + 1,
+            self._max_retries + 1,
+            detail,
+        )
 
     @property
     def failed(self) -> bool:
@@ -183,6 +239,7 @@ class Producer:
                 self._batcher.backlog_full() or (force and self._in_flight >= self._max_in_flight)
             ):
                 self._cond.wait(timeout=1.0)
+                self._log_stall()
                 continue
             return
 
@@ -242,9 +299,14 @@ class Producer:
             for entry in remaining:
                 entry.attempts = attempt
                 records += entry.count
+            token = id(remaining)
+            with self._watch:
+                self._calls_started[token] = time.monotonic()
             try:
                 results = self.service.put(self.aws, self.destination.stream, [e.wire for e in remaining], records)
             except Exception as exc:
+                with self._watch:
+                    self._calls_started.pop(token, None)
                 code, message, status = error_code(exc)
                 self.stats.add(calls=1)
                 rule = classify(code, status)
@@ -254,12 +316,14 @@ class Producer:
                 if rule.action is Action.FATAL or attempt > self._max_retries:
                     self._fail(remaining, code, message, rule.hint or "retries exhausted", attempt)
                     return
-                self.stats.add(retried_records=records, throttles=int(rule.throttle))
+                self._retrying(records, code, message, attempt, throttle=rule.throttle)
                 if self._abandon.wait(next(delays)):
                     self._abandoned(remaining)
                     return
                 continue
 
+            with self._watch:
+                self._calls_started.pop(token, None)
             self.stats.add(calls=1)
             if not any(results):  # the usual answer: everything acknowledged
                 self.stats.add(records_sent=records, bytes_sent=sum(e.size for e in remaining))
@@ -287,7 +351,9 @@ class Producer:
                 expired = next(e for _, e, r in rules if r.action is Action.REFRESH)
                 self._fail([entry for entry, _ in refused], expired.code, expired.message, _STATIC_EXPIRED, attempt)
                 return
-            self.stats.add(retried_records=len(refused), throttles=int(any(r.throttle for _, _, r in rules)))
+            first = refused[0][1]
+            throttled = any(r.throttle for _, _, r in rules)
+            self._retrying(len(refused), first.code, first.message, attempt, throttle=throttled)
             remaining = [entry for entry, _ in refused]
             if self._abandon.wait(next(delays)):
                 self._abandoned(remaining)
@@ -317,6 +383,9 @@ class Producer:
                 attempts=entry.attempts or attempts,
             )
         self.stats.add(failed=len(entries), dead_lettered=len(entries) if self._dead_letters.enabled else 0)
+        error = self._error
+        if error is not None:  # the run's error line counts every record not delivered, as the summary does
+            error.records = self.stats.snapshot()["failed"]
 
     def _fail(self, entries: list[Entry], code: str, message: str, hint: str, attempts: int = 0) -> None:
         """Declare records undeliverable: dead-letter them, count them, stop the run."""
@@ -324,9 +393,9 @@ class Producer:
         hint = hint.replace("{action}", f"{self.destination.service}:{self.service.api_name}")
         detail = f"{code}: {message}" if message else code
         error = DeliveryError(
-            f"{self.destination.service} stream '{self.destination.stream}': "
-            f"{sum(e.count for e in entries)} record(s) not delivered "
-            f"after {attempts or 1} attempt(s): {detail} ({hint})"
+            f"{self.destination.service} stream '{self.destination.stream}'",
+            self.stats.snapshot()["failed"],
+            f"after {attempts or 1} attempt(s): {detail} ({hint})",
         )
         with self._cond:
             if self._error is None:

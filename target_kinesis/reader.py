@@ -41,17 +41,81 @@ def may_hold_long_numbers(raw: bytes) -> bool:
 
 def parse_line(line: bytes | str) -> dict[str, t.Any]:
     """One Singer message; raises ValueError when the line is not a JSON object."""
+    return parse_object(line, "a Singer message must be a JSON object")
+
+
+def parse_object(line: bytes | str, not_object: str = "not a JSON object") -> dict[str, t.Any]:
+    """A JSON object, numbers exact; ValueError (saying why) for anything else."""
     raw = line.encode() if isinstance(line, str) else line
-    if may_hold_long_numbers(raw):
-        message = json.loads(raw, parse_float=Decimal)
-    else:
-        try:
-            message = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            message = json.loads(raw, parse_float=Decimal)  # e.g. 1e400: exact as Decimal
+    try:
+        if may_hold_long_numbers(raw):
+            message = json.loads(raw, parse_float=Decimal)
+        else:
+            try:
+                message = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                message = json.loads(raw, parse_float=Decimal)  # e.g. 1e400: exact as Decimal
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text ({exc.reason})") from None
     if not isinstance(message, dict):
-        raise ValueError("a Singer message must be a JSON object")
+        raise ValueError(not_object)
     return message
+
+
+def _is_name(value: t.Any) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+def _is_names(value: t.Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def message_problem(message: dict[str, t.Any]) -> str | None:
+    """What makes a parsed message unusable, or None: the shape the Singer spec gives it.
+
+    Checked before a message reaches the SDK or a sink, so that a `record` that is a
+    string, a `stream` that is a list or `key_properties` that is a string ends as one
+    line naming the problem, never as an AttributeError somewhere downstream.
+    """
+    kind = message.get("type")
+    if kind not in MESSAGE_TYPES:
+        shown = kind if isinstance(kind, str) and len(kind) < 40 else None
+        return f"unknown message type '{shown}'" if shown else "message has no valid 'type'"
+    if kind != "STATE" and not _is_name(message.get("stream")):
+        return f"{kind} message needs 'stream', a non-empty string"
+    if kind == "RECORD":
+        if not isinstance(message.get("record"), dict):
+            return f"RECORD for stream '{message['stream']}' needs 'record', a JSON object"
+        if message.get("time_extracted") is not None and not isinstance(message["time_extracted"], str):
+            return f"RECORD for stream '{message['stream']}': 'time_extracted' must be a date-time string"
+    elif kind == "SCHEMA":
+        where = f"SCHEMA for stream '{message['stream']}'"
+        schema = message.get("schema")
+        if not isinstance(schema, dict):
+            return f"{where} needs 'schema', a JSON object"
+        if not isinstance(schema.get("properties"), dict):
+            return f"{where}: the schema needs 'properties', a JSON object"
+        if message.get("key_properties") is not None and not _is_names(message["key_properties"]):
+            return f"{where}: 'key_properties' must be a list of field names"
+        bookmarks = message.get("bookmark_properties")
+        if bookmarks is not None and not isinstance(bookmarks, str) and not _is_names(bookmarks):
+            return f"{where}: 'bookmark_properties' must be a list of field names"
+    elif kind == "STATE":
+        if "value" not in message:
+            return "STATE message needs 'value'"
+    elif kind == "ACTIVATE_VERSION":
+        if type(message.get("version")) is not int:
+            return f"ACTIVATE_VERSION for stream '{message['stream']}' needs 'version', an integer"
+    elif kind == "BATCH":
+        where = f"BATCH for stream '{message['stream']}'"
+        encoding = message.get("encoding")
+        if not isinstance(encoding, dict) or not _is_name(encoding.get("format")):
+            return f"{where} needs 'encoding', an object with 'format'"
+        if not _is_names(message.get("manifest")):
+            return f"{where} needs 'manifest', a list of file URLs"
+    return None
 
 
 class LineReader(GenericSingerReader[str]):
@@ -98,13 +162,10 @@ class LineReader(GenericSingerReader[str]):
             if not line.strip():
                 continue
             message = self.deserialize_json(line)
-            message_type = message.get("type")
-            if message_type not in MESSAGE_TYPES:
-                shown = message_type if isinstance(message_type, str) and len(message_type) < 40 else None
-                raise InputError(
-                    f"input line {self.line_number}: "
-                    + (f"unknown message type '{shown}'" if shown else "message has no valid 'type'")
-                )
+            problem = message_problem(message)
+            if problem is not None:
+                raise InputError(f"input line {self.line_number}: {problem}")
+            message_type = message["type"]
             callback = callbacks.get(message_type)
             if callback is not None:
                 callback(message)

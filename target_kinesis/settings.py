@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,9 @@ def _seconds(**bounds: float) -> th.CustomType:
     """
     return th.CustomType({"type": ["number", "string"], "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*$", **bounds})
 
+
+#: What botocore accepts as a region: one DNS label (it becomes part of the endpoint's host name).
+_REGION = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
 
 SECRET_SETTINGS = frozenset({"aws_secret_access_key", "aws_session_token", "external_id"})
 # Both services take 500 records a call; services.py holds the number.
@@ -206,6 +210,15 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         description="When a STATE arrives and this long has passed since the last checkpoint, deliver everything buffered and emit STATE.",
     ),
     th.Property(
+        "drain_timeout_seconds",
+        _seconds(exclusiveMinimum=0),
+        default=30,
+        description=(
+            "After SIGTERM or SIGINT, how long delivering what was read may take; then (or at a second "
+            "signal) the run stops at once with a non-zero exit."
+        ),
+    ),
+    th.Property(
         "ordering",
         th.StringType,
         allowed_values=["none", "per_key"],
@@ -259,10 +272,15 @@ class Settings:
     dead_letter_path: str | None = None
     preflight_check: bool = True
     state_flush_seconds: float = 60.0
+    drain_timeout_seconds: float = 30.0
     ordering: str = "none"
     mapping_processes: int = 0
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+
+    def secret_values(self) -> list[str | None]:
+        """The values of the secret settings, to be masked wherever they could be logged."""
+        return [getattr(self, name) for name in sorted(SECRET_SETTINGS)]
 
     @property
     def destinations(self) -> list[Destination]:
@@ -274,6 +292,31 @@ class Settings:
         if self.max_batch_bytes is None:
             return limits.default_batch_bytes
         return min(self.max_batch_bytes, limits.max_batch_bytes)
+
+    def size_limits(self, destination: Destination, stream_max: int | None) -> tuple[int, int]:
+        """(largest record, largest call) in bytes for one destination.
+
+        `stream_max`: the largest record the stream itself accepts (Kinesis streams may be
+        raised to 10 MiB), when the preflight read it. A call must hold the largest record:
+        unset, max_batch_bytes grows to it (within the API's limit); set below it, no record
+        between the two could ever be sent, which is a configuration error, not a run that
+        skips or fails every such record.
+        """
+        limits = SERVICES[destination.service].limits
+        max_record = self.record_bytes(destination.service) or stream_max or limits.default_record_bytes
+        if stream_max:
+            max_record = min(max_record, stream_max)
+        if self.max_batch_bytes is None:
+            return max_record, max(limits.default_batch_bytes, min(max_record, limits.max_batch_bytes))
+        max_batch = self.batch_bytes(destination.service)
+        if max_batch < max_record:
+            origin = "max_record_bytes" if self.max_record_bytes else f"the largest record {destination} accepts"
+            raise ConfigError(
+                f"setting 'max_batch_bytes' ({max_batch}) is below {origin} ({max_record} bytes): a record "
+                "between the two could never be sent; raise max_batch_bytes or set max_record_bytes at most "
+                f"{max_batch}"
+            )
+        return max_record, max_batch
 
     def record_bytes(self, service: str) -> int | None:
         """The configured record maximum for a service, capped at the service's limit."""
@@ -319,17 +362,21 @@ class Settings:
                 ("retry_base_delay", 0.1),
                 ("retry_max_delay", 10.0),
                 ("state_flush_seconds", 60.0),
+                ("drain_timeout_seconds", 30.0),
                 ("connect_timeout", 10.0),
                 ("read_timeout", 60.0),
             )
         }
-        for name in ("connect_timeout", "read_timeout"):
+        for name in ("connect_timeout", "read_timeout", "drain_timeout_seconds"):
             if seconds[name] <= 0:
                 raise ConfigError(f"setting '{name}' must be greater than 0")
 
         region = (
             config.get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         )
+        if not _REGION.fullmatch(region):
+            source = "setting 'region'" if config.get("region") else "the AWS_REGION / AWS_DEFAULT_REGION environment"
+            raise ConfigError(f"{source}: '{region[:64]}' is not a region name (such as eu-west-1)")
         settings = cls(
             region=region,
             endpoint_url=config.get("endpoint_url") or None,
@@ -359,6 +406,7 @@ class Settings:
             dead_letter_path=dead_letter_path,
             preflight_check=bool(config.get("preflight_check", True)),
             state_flush_seconds=seconds["state_flush_seconds"],
+            drain_timeout_seconds=seconds["drain_timeout_seconds"],
             ordering=config.get("ordering") or "none",
             mapping_processes=_mapping_processes(config.get("mapping_processes")),
             connect_timeout=seconds["connect_timeout"],
@@ -380,16 +428,23 @@ class Settings:
 
 
 def read_config_file(path: str) -> dict[str, Any]:
-    """A JSON config file as the operator tools read it; ConfigError names the file and problem."""
+    """A JSON config file as the target and the operator tools read it; ConfigError names
+    the file and the problem, never a value (the file may hold secrets)."""
     try:
         with open(path, encoding="utf-8") as handle:
-            config = json.load(handle)
+            text = handle.read()
     except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except ValueError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    if not text.strip():
+        raise ConfigError(f"config file {path} is empty (it must hold a JSON object of settings)")
+    try:
+        config = json.loads(text)
     except ValueError as exc:
-        raise ConfigError(f"config {path} is not valid JSON: line {getattr(exc, 'lineno', '?')}") from None
+        raise ConfigError(f"config file {path} is not valid JSON: line {getattr(exc, 'lineno', '?')}") from None
     if not isinstance(config, dict):
-        raise ConfigError(f"config {path} must be a JSON object")
+        raise ConfigError(f"config file {path} must hold a JSON object of settings, not a {type(config).__name__}")
     return config
 
 

@@ -108,6 +108,12 @@ class PartitionKeys:
         self._rng = rng or random.Random()
 
     def key_for(self, event: Event) -> str:
+        """The event's partition key; its messageId when the setting finds nothing there."""
+        return self.found_key(event) or clamp_key(event.message_id)
+
+    def found_key(self, event: Event) -> str | None:
+        """The partition key the setting names, or None when the event has no such value
+        (missing or empty): the caller falls back to the messageId, and counts it."""
         if self.setting == "random":
             return f"{self._rng.getrandbits(128):032x}"
         if self.setting == "messageId":
@@ -117,7 +123,7 @@ class PartitionKeys:
             # Segment: userId || anonymousId; mParticle audience records carry the user
             # as UserIdentities.CustomerId, so one user's enter/exit stay on one shard.
             value = _text(event.body.get("anonymousId")) or _text(_lookup(event.body, ("UserIdentities", "CustomerId")))
-        return clamp_key(value or event.message_id)
+        return clamp_key(value) if value else None
 
 
 def clamp_key(key: str) -> str:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import typing as t
 
-from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks import RecordSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
-from target_kinesis.errors import InputError, MissingKeyPropertiesInputError
+from target_kinesis.errors import MissingKeyPropertiesInputError
 from target_kinesis.mapping import EventMapper
-from target_kinesis.validation import build_validator
+from target_kinesis.validation import build_validator, validate_record
 
 if t.TYPE_CHECKING:
     from target_kinesis.target import TargetKinesis
@@ -49,16 +48,6 @@ def strip_sdc_metadata(record: dict) -> None:
     if not SDC_METADATA_FIELDS.isdisjoint(record):
         for name in SDC_METADATA_FIELDS:
             record.pop(name, None)
-
-
-def validate_record(validator: BaseJSONSchemaValidator | None, record: dict, stream: str) -> None:
-    if validator is not None:
-        try:
-            validator.validate(record)
-        except InvalidRecord as exc:
-            raise InputError(
-                f"stream '{stream}': record does not match its schema: {exc.args[0] if exc.args else exc}"
-            ) from None
 
 
 def check_key_properties(record: dict, key_properties: t.Sequence[str], stream: str) -> None:

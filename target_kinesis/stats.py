@@ -33,8 +33,22 @@ class DestinationStats:
 
 @dataclass
 class RunStats:
-    """Counts that belong to no destination: events no rule matched, anonymous events dropped."""
+    """Counts that belong to no destination: events no rule matched, anonymous events dropped,
+    and events sent with a stand-in for a value the configuration named but the record lacked."""
 
     records_read: int = 0
     unmapped: int = 0
     dropped_anonymous: int = 0
+    #: partition_key found nothing (missing or empty): the messageId was used.
+    key_fallbacks: int = 0
+    #: timestamp_field held something that is not a date-time: time_extracted or now was used.
+    timestamp_fallbacks: int = 0
+
+    def add(self, other: RunStats) -> None:
+        """Add another run's counts (a mapping process's, for one segment)."""
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def minus(self, earlier: RunStats) -> RunStats:
+        """The counts added since `earlier` (a copy taken with `dataclasses.replace`)."""
+        return RunStats(**{name: getattr(self, name) - getattr(earlier, name) for name in self.__dataclass_fields__})

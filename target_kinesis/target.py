@@ -9,39 +9,49 @@ bad input, bad config or AWS failure.
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+import logging
 import multiprocessing
+import os
+import signal
 import sys
 import time
 import typing as t
 from types import FrameType
 
+import click
 from botocore.exceptions import BotoCoreError, ClientError
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from singer_sdk import Target
 from singer_sdk.exceptions import InvalidRecord, MissingKeyPropertiesError, RecordsWithoutSchemaException
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
 from target_kinesis import __version__
 from target_kinesis.aws import AwsClients
+from target_kinesis.batch_files import batch_records
 from target_kinesis.deadletter import DeadLetters
 from target_kinesis.encoding import encoder_for
 from target_kinesis.errors import (
     ConfigError,
     InputError,
     MissingKeyPropertiesInputError,
+    OutputClosedError,
     PreflightError,
     RecordBeforeSchemaError,
     TargetKinesisError,
 )
 from target_kinesis.gc_tuning import tune_for_streaming
+from target_kinesis.log_safety import guard_logs
 from target_kinesis.parallel import ParallelReader, ReadingStopped
 from target_kinesis.producer import Producer
 from target_kinesis.reader import LineReader
 from target_kinesis.retry import error_code
 from target_kinesis.routing import Destination
 from target_kinesis.services import SERVICES
-from target_kinesis.settings import CONFIG_SCHEMA, Settings
+from target_kinesis.settings import CONFIG_SCHEMA, Settings, read_config_file
 from target_kinesis.sink import EventSink, replication_key_of
 from target_kinesis.workers import MappedChunk, MappingPool
 from target_kinesis.writer import EventWriter
@@ -51,6 +61,14 @@ _BAD_INPUT = (InputError, InvalidInputLine, RecordsWithoutSchemaException, Inval
 
 class _Terminated(BaseException):
     """Raised from the SIGTERM/SIGINT handler so the main loop unwinds to a clean drain."""
+
+
+class _StopNow(BaseException):
+    """The drain after a signal must end now: a second signal, or drain_timeout_seconds passed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -70,10 +88,19 @@ def describe_validation_error(error: ValidationError) -> str:
     return f"setting '{path}' {reason}"
 
 
+def unknown_setting(name: str, known: t.Iterable[str]) -> str:
+    """A setting nobody reads, named with the closest known one: a mistyped `hash_fields`
+    must stop the run, not send emails in clear."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    hint = f" (did you mean '{close[0]}'?)" if close else " (target-kinesis --about lists every setting)"
+    return f"setting '{name}' is not a target-kinesis setting{hint}"
+
+
 class TargetKinesis(Target):
     """Streams Singer records as Segment-spec events to Amazon Kinesis Data Streams and Data Firehose."""
 
     name = "target-kinesis"
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [*Target.capabilities, PluginCapabilities.BATCH]
     config_jsonschema = CONFIG_SCHEMA
     default_sink_class = EventSink
     message_reader_class = LineReader
@@ -87,6 +114,9 @@ class TargetKinesis(Target):
         setup_mapper: bool = True,
         message_reader: t.Any = None,
     ) -> None:
+        # Read by the signal handler, which the SDK installs while it is being built.
+        self._draining = False
+        self._signals = 0
         super().__init__(
             config=config,
             parse_env_config=parse_env_config,
@@ -95,13 +125,13 @@ class TargetKinesis(Target):
             message_reader=message_reader,
         )
         self.settings = Settings.from_config(self.config)
+        guard_logs(self.settings.secret_values())
         self._replication_keys: dict[str, str | None] = {}
         self.current_time_extracted: t.Any = None
         self._last_checkpoint = time.monotonic()
         self._writer: EventWriter | None = None
         self._clients: AwsClients | None = None
         self._dead_letters: DeadLetters | None = None
-        self._draining = False
         self._last_state_written: dict | None = None
         config = self.config
         self._direct = not (
@@ -109,6 +139,20 @@ class TargetKinesis(Target):
         )
         self._direct_count = 0
         self._pool: MappingPool | None = None
+
+    @classmethod
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
+        """Each --config file checked first: a missing, empty or non-object file is one line,
+        not the SDK's traceback."""
+        for path in value:
+            if path == "ENV":
+                continue
+            try:
+                read_config_file(path)
+            except ConfigError as exc:
+                cls.logger.error("target-kinesis: %s", exc)
+                ctx.exit(1)
+        return super().cb_config(ctx, param, value)
 
     @classmethod
     def get_plugin_version(cls) -> str:
@@ -122,6 +166,9 @@ class TargetKinesis(Target):
         schema["properties"] = dict(schema["properties"])
         self.append_builtin_config(schema)
         errors = [describe_validation_error(e) for e in Draft202012Validator(schema).iter_errors(dict(self._config))]
+        errors += [
+            unknown_setting(name, schema["properties"]) for name in self._config if name not in schema["properties"]
+        ]
         if errors and raise_errors:
             raise ConfigError("invalid configuration: " + "; ".join(sorted(errors)))
         return errors
@@ -153,22 +200,22 @@ class TargetKinesis(Target):
             service = SERVICES[destination.service]
             client = self._clients.client(destination.service)
             stream_max = self._preflight(destination, client) if s.preflight_check else None
-            max_record = s.record_bytes(destination.service) or stream_max or service.limits.default_record_bytes
-            if stream_max and max_record > stream_max:
+            configured = s.record_bytes(destination.service)
+            if stream_max and configured and configured > stream_max:
                 self.logger.warning(
                     "max_record_bytes %d is above the %d bytes stream '%s' accepts; using %d",
-                    max_record,
+                    configured,
                     stream_max,
                     destination.stream,
                     stream_max,
                 )
-                max_record = stream_max
+            max_record, max_batch = s.size_limits(destination, stream_max)
             producers[destination] = Producer(
                 destination,
                 service,
                 self._clients,
                 max_batch_records=s.max_batch_records,
-                max_batch_bytes=s.batch_bytes(destination.service),
+                max_batch_bytes=max_batch,
                 max_record_bytes=max_record,
                 max_concurrent_requests=s.max_concurrent_requests,
                 max_retries=s.max_retries,
@@ -230,6 +277,23 @@ class TargetKinesis(Target):
                 return
         super()._process_record_message(message_dict)
 
+    def _process_batch_message(self, message_dict: dict) -> None:
+        """Each record of the batch files, in order, exactly as if it came on a RECORD line.
+
+        The SDK hands batch files to `Sink.process_batch_files`, which skips stream maps,
+        validation and our record path, and reads each file whole into memory.
+        """
+        stream = message_dict["stream"]
+        if stream not in self.mapper.stream_maps:
+            raise RecordBeforeSchemaError(f"BATCH for stream '{stream}' arrived before its SCHEMA")
+        batch_config = self.config.get("batch_config") or {}
+        storage = batch_config.get("storage") if isinstance(batch_config, dict) else None
+        for url, line, record in batch_records(stream, message_dict["encoding"], message_dict["manifest"], storage):
+            try:
+                self._process_record_message({"type": "RECORD", "stream": stream, "record": record})
+            except InputError as exc:  # the same error as on a RECORD line, and where in which file
+                raise type(exc)(f"{exc} (BATCH file {url} line {line})") from None
+
     def _process_activate_version_message(self, message_dict: dict) -> None:
         """A stream has no table version to switch: accepted and ignored (the SDK would warn twice)."""
         self.logger.debug("ACTIVATE_VERSION for stream '%s' ignored", message_dict.get("stream"))
@@ -246,23 +310,45 @@ class TargetKinesis(Target):
         self._last_checkpoint = time.monotonic()
         if state == self._last_state_written:
             return  # the same bookmark again tells Meltano nothing new
-        super()._write_state_message(state)
+        try:
+            super()._write_state_message(state)
+        except BrokenPipeError:
+            # Nothing more can reach the reader; stop writing there, or the interpreter's
+            # last flush fails again on the way out.
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the rest of the process
+            raise OutputClosedError(
+                "stdout was closed by the process reading it (Meltano, or a pipe such as `| head`): "
+                "STATE cannot be written, so the run stops; the last STATE it received is safe to resume from"
+            ) from None
         self._last_state_written = state
 
     def process_endofpipe(self) -> None:
+        self._draining = True  # a signal from here on bounds this drain, as any other
         super().process_endofpipe()
         self.writer.flush()  # a run without any STATE must still deliver everything
 
     # -- running and stopping ------------------------------------------------------
 
     def listen(self, file_input: t.IO[str] | None = None) -> None:  # type: ignore[override]
-        """Read all input; on bad input deliver what came before it and emit its state."""
+        """Read all input; on bad input deliver what came before it and emit its state.
+
+        After a signal the drain is bounded (see `_handle_termination`): when it must end
+        early, the run stops at once with what was acknowledged, and exits non-zero.
+        """
+        try:
+            self._listen(file_input)
+        except _StopNow as stop:
+            self._stop_now(stop.reason)
+
+    def _listen(self, file_input: t.IO[str] | None) -> None:
         try:
             self.start()
             tune_for_streaming()
             self._start_mapping_processes()
             super().listen(file_input)
         except (_Terminated, ReadingStopped) as exc:
+            if self._writer is None:
+                raise  # stopped while starting: nothing was read, nothing to deliver
             self.logger.info("Termination signal: delivering buffered records and emitting state")
             self._draining = True
             if isinstance(exc, ReadingStopped):  # what was read is delivered, as in one process
@@ -278,9 +364,37 @@ class TargetKinesis(Target):
             self.writer.flush()
             raise error from None
         finally:
-            if self._pool is not None:
-                self._pool.close()
-            self._shutdown()
+            if not isinstance(sys.exc_info()[1], _StopNow):
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                if self._pool is not None:
+                    self._pool.close()
+                self._shutdown()
+
+    def _stop_now(self, reason: str) -> t.NoReturn:
+        """End the process now: calls still on the wire are not waited for (one that never
+        answers would hold the exit for read_timeout, again on every retry). Nothing more
+        is printed on stdout, so the last STATE there covers only acknowledged records."""
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        waiting = []
+        if self._writer is not None:
+            for destination, producer in sorted(self._writer.producers.items()):
+                producer.close(wait=False)
+                if producer.unacknowledged():
+                    waiting.append(f"{producer.unacknowledged()} to {destination}")
+            for line in self._writer.summary_lines():
+                self.logger.info(line)
+        if self._dead_letters is not None:
+            self._dead_letters.close()
+        self.logger.error(
+            "target-kinesis: stopped before every record was delivered (%s): %s not acknowledged; "
+            "no STATE covering them was printed, a re-run resumes from the last one",
+            reason,
+            ", ".join(waiting) or "no record",
+        )
+        logging.shutdown()
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+        os._exit(1)
 
     def _start_mapping_processes(self) -> None:
         """Parse, validate and map on other cores when the direct record path applies.
@@ -308,7 +422,7 @@ class TargetKinesis(Target):
 
     def _take_mapped_counts(self, chunk: MappedChunk) -> None:
         """What the SDK counts per record in this process, counted per chunk."""
-        self.writer.count_mapped(chunk.read, chunk.unmapped, chunk.dropped_anonymous)
+        self.writer.count_mapped(chunk.counts)
         for stream, count in chunk.per_stream.items():
             sink = self._sinks_active.get(stream)
             if sink is not None:
@@ -341,15 +455,36 @@ class TargetKinesis(Target):
             self._dead_letters.close()
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM / SIGINT: deliver what was read, within drain_timeout_seconds.
+
+        The first signal starts the drain (or, if one is already under way at the end of
+        input or after bad input, bounds it); a second one, or the timer, stops at once.
+        """
+        if not hasattr(self, "settings"):
+            raise _Terminated(signum)  # still being built: nothing started, nothing to deliver
+        if self._signals:
+            raise _StopNow(f"signal {signum} received again while delivering")
+        self._signals += 1
+        timeout = self.settings.drain_timeout_seconds
+        signal.signal(signal.SIGALRM, self._drain_timed_out)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+        self.logger.info(
+            "Signal %d: delivering what was read, for at most %g s (drain_timeout_seconds); "
+            "a second signal stops at once",
+            signum,
+            timeout,
+        )
         if self._draining:
-            self.logger.warning("Signal %d received again while draining; still draining", signum)
-            return
+            return  # already delivering: the drain goes on, bounded now
         parallel = getattr(self.message_reader, "parallel", None)
         if parallel is not None and parallel.running:
             # Raising here could cut a segment in two; the reader stops at its next whole point.
             parallel.stop_requested = True
             return
         raise _Terminated(signum)
+
+    def _drain_timed_out(self, signum: int, frame: FrameType | None) -> None:
+        raise _StopNow(f"drain_timeout_seconds ({self.settings.drain_timeout_seconds:g} s) passed")
 
     @classmethod
     def invoke(  # type: ignore[override]

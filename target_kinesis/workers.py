@@ -28,6 +28,7 @@ import sys
 import threading
 import typing as t
 from array import array
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from operator import itemgetter
 from typing import NamedTuple
@@ -43,6 +44,7 @@ from target_kinesis.precheck import build_precheck
 from target_kinesis.reader import may_hold_long_numbers, parse_line
 from target_kinesis.settings import Settings
 from target_kinesis.sink import SDC_METADATA_FIELDS, check_record, replication_key_of
+from target_kinesis.stats import RunStats
 from target_kinesis.validation import build_validator
 
 _SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -71,10 +73,8 @@ class MappedChunk(NamedTuple):
     ends: list[int]
     #: RECORD lines mapped, per Singer stream (the SDK's per-sink tallies).
     per_stream: dict[str, int]
-    #: Events read / unmapped / dropped as anonymous (the writer's run statistics).
-    read: int
-    unmapped: int
-    dropped_anonymous: int
+    #: Events read, unmapped, dropped as anonymous... (added to the writer's run statistics).
+    counts: RunStats
     #: Index of the first line not mapped (bad input, or anything unusual): the main
     #: process takes it from there itself, so every error reads as it always did.
     stop: int | None
@@ -175,7 +175,7 @@ class RecordMapper:
         so orjson alone parses them (checked once for the whole chunk, not per line)."""
         encoder = self._encoder
         stats = encoder.stats
-        before = (stats.records_read, stats.unmapped, stats.dropped_anonymous)
+        before = replace(stats)
         records: list[Encoded] = []
         ends: list[int] = []
         per_stream: dict[str, int] = {}
@@ -208,9 +208,7 @@ class RecordMapper:
             *_columns(records),
             ends,
             per_stream,
-            stats.records_read - before[0],
-            stats.unmapped - before[1],
-            stats.dropped_anonymous - before[2],
+            stats.minus(before),
             stop,
         )
 

@@ -18,6 +18,7 @@ from target_kinesis.errors import InputError
 from target_kinesis.mapping import Event
 from target_kinesis.producer import Producer
 from target_kinesis.routing import Destination
+from target_kinesis.stats import RunStats
 
 logger = logging.getLogger("target-kinesis")
 
@@ -42,6 +43,8 @@ class EventWriter:
         self._started = clock()
         self._last_progress = self._started
         self._next_progress_check = 1000
+        self._warned_key = False
+        self._warned_timestamp = False
 
     def write(self, event: Event) -> None:
         """Send one event to every destination its route names (or count it as dropped)."""
@@ -51,6 +54,9 @@ class EventWriter:
             self._by_index[record[0]].add_all((record,))
         if self.stats.records_read >= self._next_progress_check:
             self._maybe_progress()
+        stats = self.stats
+        if (stats.key_fallbacks and not self._warned_key) or (stats.timestamp_fallbacks and not self._warned_timestamp):
+            self.warn_about_fallbacks()
 
     def hand_over(self, runs: list[tuple[int, Entry]], in_order: Callable[[], list[Encoded]]) -> None:
         """Queue a mapping process's records: a run per destination (`MappedChunk.runs`).
@@ -81,11 +87,28 @@ class EventWriter:
         if self.stats.records_read >= self._next_progress_check:
             self._maybe_progress()
 
-    def count_mapped(self, read: int, unmapped: int, dropped_anonymous: int) -> None:
+    def count_mapped(self, counts: RunStats) -> None:
         """Events a mapping process encoded (its own counts, added to this run's)."""
-        self.stats.records_read += read
-        self.stats.unmapped += unmapped
-        self.stats.dropped_anonymous += dropped_anonymous
+        self.stats.add(counts)
+        self.warn_about_fallbacks()
+
+    def warn_about_fallbacks(self) -> None:
+        """Once per run and kind: values the configuration names that events lack."""
+        stats = self.stats
+        if stats.key_fallbacks and not self._warned_key:
+            self._warned_key = True
+            logger.warning(
+                "partition_key '%s' is missing or empty in some events: they use their messageId as "
+                "partition key (counted as key_fallbacks in the run summary)",
+                self.encoder.partition_keys.setting,
+            )
+        if stats.timestamp_fallbacks and not self._warned_timestamp:
+            self._warned_timestamp = True
+            logger.warning(
+                "some records hold a timestamp that is not a date-time (ISO 8601 text or Unix time): "
+                "their events use time_extracted, else the current time (counted as timestamp_fallbacks "
+                "in the run summary; the value itself stays in the event's properties or traits)"
+            )
 
     def flush(self) -> None:
         """Wait until every record handed over so far is acknowledged by AWS."""
@@ -127,5 +150,6 @@ class EventWriter:
             )
         yield (
             f"summary events: read={self.stats.records_read} unmapped={self.stats.unmapped} "
-            f"dropped_anonymous={self.stats.dropped_anonymous}"
+            f"dropped_anonymous={self.stats.dropped_anonymous} key_fallbacks={self.stats.key_fallbacks} "
+            f"timestamp_fallbacks={self.stats.timestamp_fallbacks}"
         )

@@ -121,7 +121,7 @@ def test_record_mapper_makes_what_one_process_makes() -> None:
     assert chunk.ends == [1, 2, 3, 4]
     assert [d for d, *_ in chunk.records()] == [1, 0, 1, 1], "identify -> firehose:f, the rest -> kinesis:k"
     assert chunk.per_stream == {"orders": 3, "users": 1}
-    assert (chunk.read, chunk.unmapped, chunk.dropped_anonymous) == (4, 0, 0)
+    assert (chunk.counts.records_read, chunk.counts.unmapped, chunk.counts.dropped_anonymous) == (4, 0, 0)
     last = chunk.records()[-1]
     assert b'"total":1234567890.123456789' in payload_of(last[3]), "the number, exactly"
     assert expected[1][2]["traits"]["email"] != " Ada@Example.com ", "hash_fields applied"

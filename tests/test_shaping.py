@@ -22,7 +22,7 @@ def event(body: dict, *, user_id: str | None = None, anonymous_id: str | None = 
         body["userId"] = user_id
     if anonymous_id is not None:
         body["anonymousId"] = anonymous_id
-    return Event(body, body.get("type", "track"), body.get("event"), message_id, user_id, anonymous_id, "s")
+    return Event(body, body.get("type", "track"), body.get("event"), message_id, user_id, anonymous_id)
 
 
 def identify(record: dict, stream: str = "users") -> Event:

@@ -82,7 +82,7 @@ def test_unmapped_and_anonymous_are_counted_not_sent():
     assert (writer.stats.unmapped, writer.stats.dropped_anonymous, writer.stats.records_read) == (1, 1, 3)
     lines = list(writer.summary_lines())
     assert any(line.startswith("summary kinesis:k: records_sent=1 ") for line in lines)
-    assert lines[-1] == "summary events: read=3 unmapped=1 dropped_anonymous=1"
+    assert lines[-1] == "summary events: read=3 unmapped=1 dropped_anonymous=1 key_fallbacks=0 timestamp_fallbacks=0"
 
 
 def test_progress_line_at_most_every_ten_seconds(caplog):

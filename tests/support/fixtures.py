@@ -15,8 +15,9 @@ import pytest
 
 from .fault_proxy import FaultProxy
 from .servers import LocalServer, start_kinesalite, start_moto_server
+from .silent_endpoint import SilentEndpoint
 
-__all__ = ["FaultProxyFactory", "fault_proxy", "kinesalite_server", "moto_server"]
+__all__ = ["FaultProxyFactory", "fault_proxy", "kinesalite_server", "moto_server", "silent_endpoint"]
 
 FaultProxyFactory = Callable[..., FaultProxy]
 
@@ -59,3 +60,10 @@ def fault_proxy(request: pytest.FixtureRequest) -> Iterator[FaultProxyFactory]:
     yield factory
     for proxy in proxies:
         proxy.stop()
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[SilentEndpoint]:
+    """An endpoint on 127.0.0.1 that accepts connections and never answers."""
+    with SilentEndpoint() as endpoint:
+        yield endpoint

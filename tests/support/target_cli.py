@@ -70,8 +70,9 @@ def run_target(
     tmp_path: Path,
     timeout: float = 120,
     extra_args: list[str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> TargetRun:
-    """Run `target-kinesis --config <file>` with `input_text` on stdin."""
+    """Run `target-kinesis --config <file>` with `input_text` on stdin (`env`: variables to add)."""
     config_file = tmp_path / f"config-{abs(hash(json.dumps(config, sort_keys=True)))}.json"
     config_file.write_text(json.dumps(config))
     data = input_text.encode() if isinstance(input_text, str) else input_text
@@ -79,7 +80,7 @@ def run_target(
         [TARGET, "--config", str(config_file), *(extra_args or [])],
         input=data,
         capture_output=True,
-        env=aws_env(endpoint),
+        env={**aws_env(endpoint), **(env or {})},
         timeout=timeout,
         check=False,
     )
