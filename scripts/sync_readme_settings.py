@@ -41,7 +41,7 @@ def about_markdown() -> str:
     """`target-kinesis --about --format=markdown`, rendered in-process."""
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))  # run from a checkout without an installed package
-    from target_kinesis.target import TargetKinesis
+    from target_kinesis.singer.target import TargetKinesis
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):

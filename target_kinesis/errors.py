@@ -6,8 +6,6 @@ Every error the target stops on is one of these, so the CLI can print a single l
 
 from __future__ import annotations
 
-from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
-
 
 class TargetKinesisError(Exception):
     """Base: the message is complete, one line, and free of secret values."""
@@ -51,9 +49,5 @@ class OutputClosedError(TargetKinesisError):
     """stdout is gone: no STATE can reach the tap's orchestrator any more."""
 
 
-class MissingKeyPropertiesInputError(InputError, MissingKeyPropertiesError):
-    """A record lacks a key property; still the SDK's exception type, for its test-suite."""
-
-
-class RecordBeforeSchemaError(InputError, RecordsWithoutSchemaException):
-    """A RECORD arrived before its SCHEMA; still the SDK's exception type."""
+class MissingKeyProperties(InputError):
+    """A record lacks one of its stream's key properties."""

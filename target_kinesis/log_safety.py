@@ -20,8 +20,9 @@ from collections.abc import Iterable
 #: Loggers whose DEBUG output holds request and answer bodies.
 AWS_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
 MASK = "***"
-#: Values shorter than this are not masked: "1" or "true" would mangle every line.
-_MIN_SECRET_CHARS = 4
+#: Values shorter than this are not masked: a short one ("demo", "prod") would mangle ordinary words
+#: such as stream names; what logs secrets (botocore at DEBUG) is quieted whatever their length.
+_MIN_SECRET_CHARS = 8
 
 _lock = threading.Lock()
 _secrets: frozenset[str] = frozenset()

@@ -1,0 +1,64 @@
+"""Data Firehose: PutRecordBatch, no partition key, fixed limits."""
+
+from __future__ import annotations
+
+from binascii import b2a_base64
+from collections.abc import Sequence
+from typing import Any
+
+from target_kinesis.aws.batch_api import KIB, MIB, BatchApi, JsonCaller, RecordError, ServiceLimits, StreamInfo
+
+#: PutRecordBatch: 500 records and 4 MiB a call, 1,000 KiB a record; none of it can be raised.
+LIMITS = ServiceLimits(
+    max_batch_records=500,
+    max_batch_bytes=4 * MIB,
+    default_batch_bytes=4 * MIB,
+    default_record_bytes=1000 * KIB,
+    max_record_bytes=1000 * KIB,
+    max_stream_name=64,
+    max_partition_key_chars=0,
+)
+
+_API = BatchApi(
+    "firehose", "Firehose_20150804.PutRecordBatch", b"DeliveryStreamName", "RequestResponses", "FailedPutCount"
+)
+
+
+class FirehoseService:
+    name = "firehose"
+    api_name = "PutRecordBatch"
+    describe_api_name = "DescribeDeliveryStream"
+    uses_partition_key = False
+    default_append_newline = True
+    limits = LIMITS
+
+    @staticmethod
+    def record_size(data: bytes, key: str | None) -> int:
+        return len(data)
+
+    @staticmethod
+    def wire(data: bytes, key: str | None) -> bytes:
+        """One entry of PutRecordBatch's `Records`, as JSON (Firehose has no partition key)."""
+        return b'{"Data":"' + b2a_base64(data, newline=False) + b'"}'
+
+    @staticmethod
+    def put(
+        aws: JsonCaller, stream: str, wires: Sequence[bytes], records: int | None = None
+    ) -> list[RecordError | None]:
+        return _API.put(aws, stream, wires, records)
+
+    @staticmethod
+    def describe(client: Any, stream: str) -> StreamInfo:
+        description = client.describe_delivery_stream(DeliveryStreamName=stream)["DeliveryStreamDescription"]
+        status = description.get("DeliveryStreamStatus", "UNKNOWN")
+        encryption = description.get("DeliveryStreamEncryptionConfiguration") or {}
+        # ENABLING counts: the stream is on its way to encrypting what it receives.
+        encrypted = encryption.get("Status") in ("ENABLED", "ENABLING")
+        return StreamInfo(
+            status=status,
+            active=status == "ACTIVE",
+            encrypted=encrypted,
+            kms_key=encryption.get("KeyARN") if encrypted else None,
+            arn=description.get("DeliveryStreamARN"),
+            max_record_bytes=None,
+        )

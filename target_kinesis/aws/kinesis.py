@@ -1,0 +1,67 @@
+"""Kinesis Data Streams: PutRecords, partition keys, a record limit per stream."""
+
+from __future__ import annotations
+
+from binascii import b2a_base64
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from target_kinesis.aws.batch_api import KIB, MIB, BatchApi, JsonCaller, RecordError, ServiceLimits, StreamInfo
+
+#: PutRecords: 500 records a call; 10 MiB a call in the current API, 5 MiB what every stream
+#: takes; a record 1 MiB, up to 10 MiB on streams raised with UpdateMaxRecordSize (data plus
+#: partition key); a partition key 1 to 256 Unicode characters.
+LIMITS = ServiceLimits(
+    max_batch_records=500,
+    max_batch_bytes=10 * MIB,
+    default_batch_bytes=5 * MIB,
+    default_record_bytes=1 * MIB,
+    max_record_bytes=10 * MIB,
+    max_stream_name=128,
+    max_partition_key_chars=256,
+)
+
+_API = BatchApi("kinesis", "Kinesis_20131202.PutRecords", b"StreamName", "Records", "FailedRecordCount")
+
+
+class KinesisService:
+    name = "kinesis"
+    api_name = "PutRecords"
+    describe_api_name = "DescribeStreamSummary"
+    uses_partition_key = True
+    default_append_newline = False
+    limits = LIMITS
+
+    @staticmethod
+    def record_size(data: bytes, key: str | None) -> int:
+        """Kinesis counts the partition key (UTF-8) against record and request limits."""
+        return len(data) + (len(key.encode("utf-8")) if key else 0)
+
+    @staticmethod
+    def wire(data: bytes, key: str | None) -> bytes:
+        """One entry of PutRecords' `Records`, as JSON."""
+        return b"".join((b'{"Data":"', b2a_base64(data, newline=False), b'","PartitionKey":', orjson.dumps(key), b"}"))
+
+    @staticmethod
+    def put(
+        aws: JsonCaller, stream: str, wires: Sequence[bytes], records: int | None = None
+    ) -> list[RecordError | None]:
+        return _API.put(aws, stream, wires, records)
+
+    @staticmethod
+    def describe(client: Any, stream: str) -> StreamInfo:
+        summary = client.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]
+        status = summary.get("StreamStatus", "UNKNOWN")
+        max_kib = summary.get("MaxRecordSizeInKiB")
+        encrypted = summary.get("EncryptionType", "NONE") == "KMS"
+        return StreamInfo(
+            status=status,
+            # UPDATING streams (resharding, encryption changes) still accept writes.
+            active=status in ("ACTIVE", "UPDATING"),
+            encrypted=encrypted,
+            kms_key=summary.get("KeyId") if encrypted else None,
+            arn=summary.get("StreamARN"),
+            max_record_bytes=int(max_kib) * KIB if max_kib else None,
+        )

@@ -1,0 +1,1 @@
+"""What the user configured: the settings contract (schema), its checked form, the config file."""

@@ -1,0 +1,111 @@
+"""From a finished event to the exact bytes each destination receives (pure, no AWS).
+
+Routing, the privacy switches, the partition key, the trailing newline, the record's
+size as the service counts it and its part of the request body: everything that can be
+done before a record meets its producer. It is one step so that it runs wherever the
+event was built: in the main process, or in a mapping process (`parallel/`) that
+hands the main process finished records and nothing left to compute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from target_kinesis.aws.batch_api import Service
+from target_kinesis.aws.services import SERVICES
+from target_kinesis.config.destinations import Destination
+from target_kinesis.config.settings import Settings
+from target_kinesis.delivery.partition_keys import PartitionKeys, clamp_key
+from target_kinesis.delivery.privacy import Privacy
+from target_kinesis.delivery.routing import Router
+from target_kinesis.delivery.stats import RunStats
+from target_kinesis.events.event import Event
+from target_kinesis.events.serialize import dumps
+
+#: One record for one destination, ready for `Producer.add_all`: (index into
+#: `Encoder.destinations`, partition key, size as the service counts it, wire form).
+#: A plain tuple: records cross a process boundary by the thousand, and tuples pickle
+#: several times faster than any class.
+Encoded = tuple[int, "str | None", int, bytes]
+
+
+class Encoder:
+    def __init__(
+        self,
+        router: Router,
+        destinations: Sequence[Destination],
+        *,
+        privacy: Privacy,
+        partition_keys: PartitionKeys,
+        newline: Callable[[str], bool],
+    ) -> None:
+        self.router = router
+        self.destinations = tuple(destinations)
+        self.privacy = privacy
+        self.partition_keys = partition_keys
+        index = {d: i for i, d in enumerate(self.destinations)}
+        # Per destination, what encoding needs: looked up by index, not by Destination
+        # (a dataclass whose hash is Python code, three lookups a record).
+        self._targets = {
+            d: (index[d], SERVICES[d.service], newline(d.service), SERVICES[d.service].uses_partition_key)
+            for d in self.destinations
+        }
+        self._plans: dict[tuple[str, str | None], tuple[tuple[int, Service, bool, bool], ...]] = {}
+        self.stats = RunStats()
+
+    def _plan(self, event: Event) -> tuple[tuple[int, Service, bool, bool], ...]:
+        """Where an event of this type and name goes; cached like the router's answer."""
+        key = (event.type, event.name)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = tuple(self._targets[d] for d in self.router.route(event.type, event.name))
+            if len(self._plans) < 10_000:  # bounded: event names come from data
+                self._plans[key] = plan
+        return plan
+
+    def encode(self, event: Event, out: list[Encoded]) -> None:
+        """Append the records `event` becomes (none when unmapped or dropped as anonymous)."""
+        stats = self.stats
+        stats.records_read += 1
+        if event.timestamp_replaced:
+            stats.timestamp_fallbacks += 1
+        plan = self._plan(event)
+        if not plan:
+            stats.unmapped += 1
+            return
+        if not self.privacy.keep(event):
+            stats.dropped_anonymous += 1
+            return
+        self.privacy.apply(event)
+        data = dumps(event.body)
+        key: str | None = None
+        for index, service, newline, keyed in plan:
+            payload = data + b"\n" if newline else data
+            record_key = None
+            if keyed:
+                if key is None:
+                    key = self.partition_keys.found_key(event)
+                    if key is None:
+                        stats.key_fallbacks += 1
+                        key = clamp_key(event.message_id)
+                record_key = key
+            out.append((index, record_key, service.record_size(payload, record_key), service.wire(payload, record_key)))
+
+
+def encoder_for(settings: Settings) -> Encoder:
+    """The encoder of a run: one definition, so that every process encodes alike.
+
+    Destination indexes follow `Router.destinations`, the order the target creates its
+    producers in; a mapping process and the main process agree on them this way.
+    """
+    router = Router(settings.rules)
+    return Encoder(
+        router,
+        router.destinations,
+        privacy=Privacy(settings.exclude_fields, settings.hash_fields, settings.send_anonymous_users),
+        partition_keys=PartitionKeys(settings.partition_key),
+        newline=settings.newline,
+    )
+
+
+__all__ = ["Encoded", "Encoder", "encoder_for"]

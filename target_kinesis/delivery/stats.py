@@ -1,0 +1,56 @@
+"""Counters behind the progress lines and the run summary (thread-safe)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, fields
+
+
+@dataclass
+class DestinationStats:
+    """What happened to the records of one destination stream."""
+
+    records_sent: int = 0
+    bytes_sent: int = 0
+    calls: int = 0
+    retried_records: int = 0
+    throttles: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+    failed: int = 0
+    records_queued: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+
+
+@dataclass
+class RunStats:
+    """Counts that belong to no destination: events no rule matched, anonymous events dropped,
+    and events sent with a stand-in for a value the configuration named but the record lacked."""
+
+    records_read: int = 0
+    unmapped: int = 0
+    dropped_anonymous: int = 0
+    #: partition_key found nothing (missing or empty): the messageId was used.
+    key_fallbacks: int = 0
+    #: timestamp_field held something that is not a date-time: time_extracted or now was used.
+    timestamp_fallbacks: int = 0
+    #: RECORD lines a mapping process handed back to the main process (bad input, or unexpected).
+    handed_back: int = 0
+
+    def add(self, other: RunStats) -> None:
+        """Add another run's counts (a mapping process's, for one segment)."""
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def minus(self, earlier: RunStats) -> RunStats:
+        """The counts added since `earlier` (a copy taken with `dataclasses.replace`)."""
+        return RunStats(**{name: getattr(self, name) - getattr(earlier, name) for name in self.__dataclass_fields__})

@@ -1,0 +1,149 @@
+"""From finished events to producers, with the progress lines and the run summary.
+
+Shared by every Singer stream's sink, because destinations are shared: two Singer
+streams routed to one Kinesis stream must respect that stream's limits together.
+Encoding (route, privacy, partition key, bytes) is `encoding.Encoder`'s, so that a
+mapping process can do it and hand over finished records.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from target_kinesis.config.destinations import Destination
+from target_kinesis.delivery.batching import Entry
+from target_kinesis.delivery.encoding import Encoded, Encoder
+from target_kinesis.delivery.producer import OversizedRecordError, Producer
+from target_kinesis.delivery.stats import RunStats
+from target_kinesis.events.event import Event
+
+logger = logging.getLogger("target-kinesis")
+
+PROGRESS_SECONDS = 10.0
+
+
+class EventWriter:
+    """Hands encoded records to the producer of their destination; progress and summary."""
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        producers: dict[Destination, Producer],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.encoder = encoder
+        self.producers = producers
+        self._by_index = [producers[d] for d in encoder.destinations]
+        self.stats = encoder.stats
+        self._clock = clock
+        self._started = clock()
+        self._last_progress = self._started
+        self._next_progress_check = 1000
+        self._warned_key = False
+        self._warned_timestamp = False
+
+    def write(self, event: Event) -> None:
+        """Send one event to every destination its route names (or count it as dropped)."""
+        records: list[Encoded] = []
+        self.encoder.encode(event, records)
+        for record in records:  # one per destination
+            self._by_index[record[0]].add_all((record,))
+        if self.stats.records_read >= self._next_progress_check:
+            self._maybe_progress()
+        stats = self.stats
+        if (stats.key_fallbacks and not self._warned_key) or (stats.timestamp_fallbacks and not self._warned_timestamp):
+            self.warn_about_fallbacks()
+
+    def hand_over(self, runs: list[tuple[int, Entry]], in_order: Callable[[], list[Encoded]]) -> None:
+        """Queue a mapping process's records: a run per destination (`MappedChunk.runs`).
+
+        A record refused on the spot (oversized, with on_oversized_record=fail) raises
+        OversizedRecordError placed among the records handed over, so the caller can name
+        its input line; no record after it is queued, as in one process. Runs of several
+        destinations are then handed over record by record in input order (`in_order`
+        gives them): handing one destination's run whole would queue its records from
+        after the refused one.
+        """
+        producers = self._by_index
+        if len(runs) > 1 and any(producers[index].refuses(run) for index, run in runs):
+            for position, record in enumerate(in_order()):
+                try:
+                    producers[record[0]].add_all((record,))
+                except OversizedRecordError as exc:
+                    raise exc.at(position) from None
+        else:
+            for index, run in runs:
+                # One run (runs of several are never refused here): its places are the input's.
+                producers[index].add_run(run)
+        if self.stats.records_read >= self._next_progress_check:
+            self._maybe_progress()
+
+    def count_mapped(self, counts: RunStats) -> None:
+        """Events a mapping process encoded (its own counts, added to this run's)."""
+        self.stats.add(counts)
+        self.warn_about_fallbacks()
+
+    def warn_about_fallbacks(self) -> None:
+        """Once per run and kind: values the configuration names that events lack."""
+        stats = self.stats
+        if stats.key_fallbacks and not self._warned_key:
+            self._warned_key = True
+            logger.warning(
+                "partition_key '%s' is missing or empty in some events: they use their messageId as "
+                "partition key (counted as key_fallbacks in the run summary)",
+                self.encoder.partition_keys.setting,
+            )
+        if stats.timestamp_fallbacks and not self._warned_timestamp:
+            self._warned_timestamp = True
+            logger.warning(
+                "some records hold a timestamp that is not a date-time (ISO 8601 text or Unix time): "
+                "their events use time_extracted, else the current time (counted as timestamp_fallbacks "
+                "in the run summary; the value itself stays in the event's properties or traits)"
+            )
+
+    def flush(self) -> None:
+        """Wait until every record handed over so far is acknowledged by AWS."""
+        for producer in self.producers.values():
+            producer.flush()
+
+    def close(self) -> None:
+        for producer in self.producers.values():
+            producer.close()
+
+    def _maybe_progress(self) -> None:
+        self._next_progress_check = self.stats.records_read + 1000
+        now = self._clock()
+        if now - self._last_progress < PROGRESS_SECONDS:
+            return
+        self._last_progress = now
+        elapsed = max(now - self._started, 1e-9)
+        parts = []
+        for destination, producer in sorted(self.producers.items()):
+            s = producer.stats.snapshot()
+            parts.append(
+                f"{destination} queued={s['records_queued']} sent={s['records_sent']} retried={s['retried_records']}"
+            )
+        logger.info(
+            "progress: read=%d (%.0f records/s) %s",
+            self.stats.records_read,
+            self.stats.records_read / elapsed,
+            "; ".join(parts),
+        )
+
+    def summary_lines(self) -> Iterable[str]:
+        """One line per destination stream, plus one for events no rule took."""
+        for destination, producer in sorted(self.producers.items()):
+            s = producer.stats.snapshot()
+            yield (
+                f"summary {destination}: records_sent={s['records_sent']} bytes={s['bytes_sent']} "
+                f"calls={s['calls']} retried_records={s['retried_records']} throttles={s['throttles']} "
+                f"skipped={s['skipped']} dead_lettered={s['dead_lettered']} failed={s['failed']}"
+            )
+        yield (
+            f"summary events: read={self.stats.records_read} unmapped={self.stats.unmapped} "
+            f"dropped_anonymous={self.stats.dropped_anonymous} key_fallbacks={self.stats.key_fallbacks} "
+            f"timestamp_fallbacks={self.stats.timestamp_fallbacks} handed_back={self.stats.handed_back}"
+        )

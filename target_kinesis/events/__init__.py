@@ -1,0 +1,1 @@
+"""From a Singer record to a Segment-spec event: pure functions, no I/O, no AWS."""

@@ -1,0 +1,1 @@
+"""The operator tools: `target-kinesis-tail` and `target-kinesis-policy`."""

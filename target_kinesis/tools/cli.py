@@ -1,0 +1,38 @@
+"""What the operator tools share: their argument parser, their error, and reading the target's config."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+from target_kinesis.config.files import read_config_file
+from target_kinesis.config.settings import Settings
+from target_kinesis.errors import ConfigError
+
+
+class ToolError(Exception):
+    """A failure a tool stops on; the message is one line, free of secrets."""
+
+
+class ToolParser(argparse.ArgumentParser):
+    """argparse, with its errors as one line that points at --help (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def read_config(path: str) -> dict[str, Any]:
+    """The target's config file, as the target reads it."""
+    try:
+        return read_config_file(path)
+    except ConfigError as exc:
+        raise ToolError(str(exc)) from None
+
+
+def settings_of(config: Mapping[str, Any]) -> Settings:
+    """The config checked as the target checks it (its own settings; the SDK's are ignored)."""
+    try:
+        return Settings.from_config(config)
+    except ConfigError as exc:
+        raise ToolError(str(exc)) from None

@@ -1,0 +1,105 @@
+"""The writer: routing to producers, privacy before encoding, progress and summary lines."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+
+from target_kinesis.aws.batch_api import payload_of
+from target_kinesis.aws.services import SERVICES
+from target_kinesis.config.destinations import Destination, Rule
+from target_kinesis.delivery.encoding import Encoder
+from target_kinesis.delivery.partition_keys import PartitionKeys
+from target_kinesis.delivery.privacy import Privacy
+from target_kinesis.delivery.routing import Router
+from target_kinesis.delivery.stats import DestinationStats
+from target_kinesis.delivery.writer import PROGRESS_SECONDS, EventWriter
+from target_kinesis.events.event import Event
+
+K = Destination("kinesis", "k")
+F = Destination("firehose", "f")
+
+
+class FakeProducer:
+    def __init__(self, service: str) -> None:
+        self.service = SERVICES[service]
+        self.stats = DestinationStats()
+        self.added: list[tuple[bytes, str | None]] = []
+
+    def add_all(self, records: list[tuple[int, str | None, int, bytes]]) -> None:
+        for _, key, size, wire in records:
+            data = payload_of(wire)
+            assert size == self.service.record_size(data, key) and wire == self.service.wire(data, key)
+            self.added.append((data, key))
+            self.stats.add(records_sent=1, bytes_sent=len(data))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _writer(rules, clock=None, **privacy) -> tuple[EventWriter, dict]:
+    producers = {K: FakeProducer("kinesis"), F: FakeProducer("firehose")}
+    router = Router(rules)
+    encoder = Encoder(
+        router,
+        router.destinations,
+        privacy=Privacy(**privacy),
+        partition_keys=PartitionKeys("userId"),
+        newline=lambda service: SERVICES[service].default_append_newline,
+    )
+    writer = EventWriter(encoder, producers, clock=clock or Clock())  # type: ignore[arg-type]
+    return writer, producers
+
+
+def _event(i: int, name: str = "Order Completed", user: str | None = "u1") -> Event:
+    body = {"type": "track", "event": name, "messageId": f"m{i}", "properties": {"email": "A@x.com "}}
+    if user:
+        body["userId"] = user
+    else:
+        body["anonymousId"] = "anon"
+    return Event(body, "track", name, f"m{i}", user, None if user else "anon")
+
+
+def test_fan_out_encodes_once_newline_per_service_and_key_only_for_kinesis():
+    writer, producers = _writer([Rule("*", K), Rule("*", F)], hash_fields=["properties.email"])
+    writer.write(_event(1))
+    ((k_data, k_key),) = producers[K].added
+    ((f_data, f_key),) = producers[F].added
+    assert f_data == k_data + b"\n" and not k_data.endswith(b"\n")
+    assert k_key == "u1" and f_key is None
+    assert orjson.loads(k_data)["properties"]["email"] != "A@x.com ", "privacy applied before encoding"
+
+
+def test_unmapped_and_anonymous_are_counted_not_sent():
+    writer, producers = _writer([Rule("Order Completed", K)], send_anonymous_users=False)
+    writer.write(_event(1, name="Other"))
+    writer.write(_event(2, user=None))
+    writer.write(_event(3))
+    assert len(producers[K].added) == 1
+    assert (writer.stats.unmapped, writer.stats.dropped_anonymous, writer.stats.records_read) == (1, 1, 3)
+    lines = list(writer.summary_lines())
+    assert any(line.startswith("summary kinesis:k: records_sent=1 ") for line in lines)
+    assert lines[-1] == (
+        "summary events: read=3 unmapped=1 dropped_anonymous=1 key_fallbacks=0 timestamp_fallbacks=0 handed_back=0"
+    )
+
+
+def test_progress_line_at_most_every_ten_seconds(caplog):
+    clock = Clock()
+    writer, _ = _writer([Rule("*", K)], clock=clock)
+    caplog.set_level(logging.INFO, logger="target-kinesis")
+    for i in range(3000):
+        clock.now = i * (PROGRESS_SECONDS / 1000)  # 1,000 records per 10 s
+        writer.write(_event(i))
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("progress:")]
+    # Checked every 1,000 records; logged only once 10 s of (fake) time have passed since the
+    # last line: at 19.99 s and 29.99 s, not at 9.99 s.
+    assert len(progress) == 2, progress
+    assert "read=2000" in progress[0] and "read=3000" in progress[1]
+    assert "kinesis:k" in progress[0] and "sent=2000" in progress[0] and "records/s" in progress[0]

@@ -1,0 +1,431 @@
+"""target-kinesis-tail: the pure parts, the shard loop against a scripted fake, and the real
+console script against moto's server (Kinesis with two shards, Firehose to S3)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from target_kinesis.aws.errors import error_code
+from target_kinesis.tools import tail
+from target_kinesis.tools.cli import ToolError
+from target_kinesis.tools.tail import (
+    Caller,
+    FirehoseTail,
+    KinesisTail,
+    Output,
+    bucket_from_arn,
+    config_service,
+    format_record,
+    kinesis_explainer,
+    maybe_decompress,
+    split_object,
+    static_prefix,
+    tail_config,
+)
+from tests.support.readback import create_firehose_to_s3, unique_name
+from tests.support.servers import aws_env, boto_client
+
+BIN = Path(__file__).resolve().parents[3] / ".venv" / "bin"
+TAIL = str(BIN / "target-kinesis-tail")
+
+
+# -- format_record -----------------------------------------------------------------------
+
+
+def test_format_record_keeps_json_as_is_without_trailing_newline() -> None:
+    assert format_record(b'{"b": 1, "a": [1.50, "x"]}\n') == '{"b": 1, "a": [1.50, "x"]}'
+    assert format_record(b'{"a":1}\r\n') == '{"a":1}'
+    assert format_record(b"42") == "42"
+
+
+def test_format_record_compacts_json_spread_over_lines() -> None:
+    line = format_record(b'{\n  "a": 1,\n  "b": "\xc3\xa9"\n}\n')
+    assert "\n" not in line
+    assert json.loads(line) == {"a": 1, "b": "é"}
+
+
+def test_format_record_turns_other_data_into_a_json_string() -> None:
+    assert format_record(b"plain text\n") == '"plain text"'
+    assert format_record(b"") == '""'
+    assert format_record(b"NaN") == '"NaN"'  # not strict JSON
+    assert format_record(b'{"a": 1} trailing') == '"{\\"a\\": 1} trailing"'
+    assert json.loads(format_record(b"\xff\xfeab")) == "\ufffd\ufffdab"
+    assert json.loads(format_record(b"line one\nline two")) == "line one\nline two"
+
+
+# -- split_object ----------------------------------------------------------------------
+
+
+def test_split_object_gives_lines_without_line_ends() -> None:
+    body = b'{"a":1}\n{"a":2}\r\n\n  \n{"a":3}'
+    assert split_object(body) == [b'{"a":1}', b'{"a":2}', b'{"a":3}']
+
+
+def test_split_object_splits_objects_written_back_to_back() -> None:
+    assert split_object(b'{"a":1}{"b":{"c":"}{"}} {"d":[]}\n') == [b'{"a":1}', b'{"b":{"c":"}{"}}', b'{"d":[]}']
+
+
+def test_split_object_keeps_lines_that_are_not_a_run_of_objects() -> None:
+    assert split_object(b'{"a":1} tail\n') == [b'{"a":1} tail']
+    assert split_object(b"[1][2]\nplain\n") == [b"[1][2]", b"plain"]
+    assert split_object(b'{"a":1}[2]\n') == [b'{"a":1}[2]']
+
+
+def test_maybe_decompress_undoes_gzip_members_and_leaves_the_rest() -> None:
+    body = gzip.compress(b'{"a":1}\n') + gzip.compress(b'{"a":2}\n')
+    assert split_object(maybe_decompress(body)) == [b'{"a":1}', b'{"a":2}']
+    assert maybe_decompress(b'{"a":1}\n') == b'{"a":1}\n'
+    assert maybe_decompress(b"\x1f\x8bnot gzip") == b"\x1f\x8bnot gzip"
+
+
+def test_bucket_and_prefix_of_a_firehose_destination() -> None:
+    assert bucket_from_arn("arn:aws:s3:::my-bucket") == "my-bucket"
+    assert static_prefix("events/!{timestamp:yyyy}/") == "events/"
+    assert static_prefix("events/") == "events/"
+
+
+# -- config ----------------------------------------------------------------------------
+
+
+def test_tail_config_puts_flags_over_the_file_and_adds_the_stream_only_when_needed() -> None:
+    file_config = {"stream_name": "s", "endpoint_url": "http://a", "region": "eu-west-1", "aws_profile": "p"}
+    merged = tail_config(file_config, stream="other", service="kinesis", endpoint_url="http://b", region=None)
+    assert merged == {"stream_name": "s", "endpoint_url": "http://b", "region": "eu-west-1", "aws_profile": "p"}
+    bare = tail_config({}, stream="f", service="firehose", endpoint_url=None, region="us-west-2")
+    assert bare == {"stream_name": "f", "service": "firehose", "region": "us-west-2"}
+
+
+def test_config_service_follows_the_destination_of_the_stream() -> None:
+    config = {"destinations": [{"event": "*", "stream": "k"}, {"event": "x", "stream": "f", "service": "firehose"}]}
+    assert config_service(config, "f") == "firehose"
+    assert config_service(config, "k") == "kinesis"
+    assert config_service(config, "unknown") is None
+    assert config_service({"stream_name": "s", "service": "firehose"}, "s") == "firehose"
+
+
+def test_output_stops_at_the_limit() -> None:
+    buffer = StringIO()
+    out = Output(buffer, limit=2)
+    for data in (b'{"a":1}', b"x", b'{"a":3}'):
+        out.emit(data)
+    assert buffer.getvalue() == '{"a":1}\n"x"\n'
+    assert out.full
+
+
+# -- the shard loop, against a scripted fake Kinesis -------------------------------------
+
+
+def _client_error(code: str, operation: str, status: int = 400) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": f"{code} (fake)"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        operation,
+    )
+
+
+@dataclass
+class FakeShard:
+    records: list[bytes]
+    closed: bool = False
+    parent: str | None = None
+
+
+@dataclass
+class FakeKinesis:
+    """Just enough of ListShards/GetShardIterator/GetRecords, with injectable faults."""
+
+    shards: dict[str, FakeShard]
+    page_size: int = 2
+    #: (shard id, GetRecords call number for that shard) -> error code to raise
+    faults: dict[tuple[str, int], str] = field(default_factory=dict)
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    get_calls: dict[str, int] = field(default_factory=dict)
+
+    def list_shards(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("list_shards", kwargs))
+        return {
+            "Shards": [
+                {"ShardId": shard_id, **({"ParentShardId": shard.parent} if shard.parent else {})}
+                for shard_id, shard in self.shards.items()
+            ]
+        }
+
+    def get_shard_iterator(
+        self, StreamName: str, ShardId: str, ShardIteratorType: str, **kwargs: Any
+    ) -> dict[str, str]:
+        self.calls.append(("get_shard_iterator", (ShardId, ShardIteratorType, kwargs.get("StartingSequenceNumber"))))
+        position = {"TRIM_HORIZON": 0, "LATEST": len(self.shards[ShardId].records)}.get(ShardIteratorType)
+        if ShardIteratorType == "AFTER_SEQUENCE_NUMBER":
+            position = int(kwargs["StartingSequenceNumber"].rsplit("-", 1)[1]) + 1
+        return {"ShardIterator": f"{ShardId}|{position}"}
+
+    def get_records(self, ShardIterator: str, Limit: int) -> dict[str, Any]:
+        shard_id, position_text = ShardIterator.split("|")
+        number = self.get_calls[shard_id] = self.get_calls.get(shard_id, 0) + 1
+        self.calls.append(("get_records", (shard_id, number)))
+        code = self.faults.get((shard_id, number))
+        if code:
+            raise _client_error(code, "GetRecords")
+        shard, position = self.shards[shard_id], int(position_text)
+        end = min(position + self.page_size, len(shard.records))
+        records = [{"Data": shard.records[i], "SequenceNumber": f"{shard_id}-{i}"} for i in range(position, end)]
+        at_end = end == len(shard.records)
+        page: dict[str, Any] = {"Records": records, "MillisBehindLatest": 0 if at_end else 5000}
+        if not (at_end and shard.closed):
+            page["NextShardIterator"] = f"{shard_id}|{end}"
+        return page
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        if self.now > 3600:  # a loop that never ends must fail the test, not hang it
+            raise AssertionError("the tail kept polling for an hour of fake time")
+
+
+def _run_fake(fake: FakeKinesis, limit: int | None = None, **kwargs: Any) -> tuple[list[str], FakeClock]:
+    clock = FakeClock()
+    caller = Caller(sleep=clock.sleep)
+    buffer = StringIO()
+    reader = KinesisTail(
+        fake, "s", caller, kinesis_explainer("s", "us-east-1"), sleep=clock.sleep, clock=clock, **kwargs
+    )
+    reader.run(Output(buffer, limit))
+    return buffer.getvalue().splitlines(), clock
+
+
+def _data(tag: str, n: int) -> list[bytes]:
+    return [json.dumps({"id": f"{tag}{i}"}).encode() for i in range(n)]
+
+
+def test_every_shard_is_read_to_the_end_and_each_record_once() -> None:
+    fake = FakeKinesis({"shard-0": FakeShard(_data("a", 5)), "shard-1": FakeShard(_data("b", 3))})
+    lines, _ = _run_fake(fake)
+    assert sorted(lines) == sorted(d.decode() for d in _data("a", 5) + _data("b", 3))
+    # per shard, records come in sequence order
+    assert [line for line in lines if '"a' in line] == [d.decode() for d in _data("a", 5)]
+
+
+def test_an_empty_page_while_behind_is_not_the_end() -> None:
+    fake = FakeKinesis({"shard-0": FakeShard(_data("a", 4))}, page_size=2)
+    original = fake.get_records
+
+    def empty_first(ShardIterator: str, Limit: int) -> dict[str, Any]:
+        page = original(ShardIterator, Limit)
+        if fake.get_calls["shard-0"] == 1:  # AWS may answer an empty page while behind
+            return {"Records": [], "MillisBehindLatest": 86_400_000, "NextShardIterator": ShardIterator}
+        return page
+
+    fake.get_records = empty_first  # type: ignore[method-assign]
+    lines, _ = _run_fake(fake)
+    assert lines == [d.decode() for d in _data("a", 4)]
+
+
+def test_an_expired_iterator_resumes_after_the_last_record_printed() -> None:
+    fake = FakeKinesis({"shard-0": FakeShard(_data("a", 6))}, faults={("shard-0", 2): "ExpiredIteratorException"})
+    lines, _ = _run_fake(fake)
+    assert lines == [d.decode() for d in _data("a", 6)]
+    reopened = [args for name, args in fake.calls if name == "get_shard_iterator"]
+    assert reopened == [("shard-0", "TRIM_HORIZON", None), ("shard-0", "AFTER_SEQUENCE_NUMBER", "shard-0-1")]
+
+
+def test_iterators_that_keep_expiring_are_an_error_not_a_loop() -> None:
+    faults = {("shard-0", n): "ExpiredIteratorException" for n in range(1, 50)}
+    fake = FakeKinesis({"shard-0": FakeShard(_data("a", 2))}, faults=faults)
+    with pytest.raises(ToolError, match="kinesis stream 's'"):
+        _run_fake(fake)
+
+
+def test_throttled_reads_are_retried_after_a_backoff() -> None:
+    faults = {("shard-0", 1): "ProvisionedThroughputExceededException"}
+    fake = FakeKinesis({"shard-0": FakeShard(_data("a", 3))}, faults=faults)
+    lines, clock = _run_fake(fake)
+    assert lines == [d.decode() for d in _data("a", 3)]
+    assert clock.sleeps  # it waited before trying again
+
+
+def test_access_denied_is_one_line_naming_the_stream_and_the_actions() -> None:
+    fake = FakeKinesis({"shard-0": FakeShard(_data("a", 1))}, faults={("shard-0", 1): "AccessDeniedException"})
+    with pytest.raises(ToolError) as caught:
+        _run_fake(fake)
+    message = str(caught.value)
+    assert "kinesis stream 's' in region us-east-1" in message
+    assert "kinesis:GetRecords" in message
+    assert "\n" not in message
+
+
+def test_a_child_shard_is_read_after_its_parent_is_read_to_its_end() -> None:
+    fake = FakeKinesis(
+        {
+            "shard-child": FakeShard(_data("child", 3), parent="shard-parent"),
+            "shard-parent": FakeShard(_data("parent", 3), closed=True),
+        }
+    )
+    lines, _ = _run_fake(fake)
+    assert lines == [d.decode() for d in _data("parent", 3) + _data("child", 3)]
+
+
+def test_limit_stops_in_the_middle_of_a_page() -> None:
+    fake = FakeKinesis({"shard-0": FakeShard(_data("a", 10))}, page_size=10)
+    lines, _ = _run_fake(fake, limit=3)
+    assert lines == [d.decode() for d in _data("a", 3)]
+
+
+def test_follow_polls_about_every_second_and_picks_up_new_records() -> None:
+    fake = FakeKinesis({"shard-0": FakeShard(_data("a", 2))})
+    original = fake.get_records
+
+    def grow(ShardIterator: str, Limit: int) -> dict[str, Any]:
+        if fake.get_calls.get("shard-0") == 3:  # new records arrive while we wait
+            fake.shards["shard-0"].records.extend(_data("late", 2))
+        return original(ShardIterator, Limit)
+
+    fake.get_records = grow  # type: ignore[method-assign]
+    lines, clock = _run_fake(fake, limit=4, follow=True)
+    assert lines == [d.decode() for d in _data("a", 2) + _data("late", 2)]
+    assert 1.0 in clock.sleeps
+
+
+def test_follow_picks_up_a_shard_created_later_from_its_start() -> None:
+    fake = FakeKinesis({"shard-0": FakeShard(_data("a", 1), closed=True)})
+    original = fake.list_shards
+
+    def reshard(**kwargs: Any) -> dict[str, Any]:
+        if len([c for c in fake.calls if c[0] == "list_shards"]) == 1:
+            fake.shards["shard-1"] = FakeShard(_data("new", 2), parent="shard-0")
+        return original(**kwargs)
+
+    fake.list_shards = reshard  # type: ignore[method-assign]
+    lines, _ = _run_fake(fake, limit=2, follow=True, start="LATEST")
+    assert lines == [d.decode() for d in _data("new", 2)]  # LATEST skipped the old record
+    opened = {args[0]: args[1] for name, args in fake.calls if name == "get_shard_iterator"}
+    assert opened == {"shard-0": "LATEST", "shard-1": "TRIM_HORIZON"}
+
+
+class FakeS3:
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        self.objects = objects
+
+    def list_objects_v2(self, Bucket: str, Prefix: str, **kwargs: Any) -> dict[str, Any]:
+        keys = sorted(k for k in self.objects if k.startswith(Prefix))
+        # unsorted on purpose: the tail must sort
+        return {"Contents": [{"Key": k} for k in reversed(keys)], "IsTruncated": False}
+
+    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+        if Key not in self.objects:
+            raise _client_error("NoSuchKey", "GetObject", 404)
+        body = self.objects[Key]
+
+        class Body:
+            def read(self) -> bytes:
+                return body
+
+        return {"Body": Body()}
+
+
+def test_firehose_objects_are_read_in_key_order_and_latest_skips_existing_ones() -> None:
+    s3 = FakeS3({"p/2": b'{"n":3}\n', "p/1": b'{"n":1}\n{"n":2}\n', "other/1": b'{"n":0}\n'})
+    clock = FakeClock()
+    buffer = StringIO()
+    FirehoseTail(s3, "b", "p/", Caller(sleep=clock.sleep), sleep=clock.sleep).run(Output(buffer, None))
+    assert buffer.getvalue().splitlines() == ['{"n":1}', '{"n":2}', '{"n":3}']
+
+    buffer = StringIO()
+    FirehoseTail(s3, "b", "p/", Caller(sleep=clock.sleep), start="LATEST").run(Output(buffer, None))
+    assert buffer.getvalue() == ""
+
+
+# -- main() in process -----------------------------------------------------------------
+
+
+def test_main_reports_an_unreadable_config_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = tail.main(["--config", str(tmp_path / "missing.json"), "--stream", "s"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.out == ""
+    assert captured.err.strip().count("\n") == 0
+    assert "missing.json" in captured.err
+
+
+def test_main_config_errors_name_the_setting_but_not_the_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"stream_name": "s", "external_id": "very-secret-id"}))
+    assert tail.main(["--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "external_id" in err
+    assert "very-secret-id" not in err
+
+
+def test_main_bad_arguments_exit_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        tail.main(["--stream", "s", "--limit", "-1"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "--limit" in err
+
+
+# -- end to end: the console script against moto -----------------------------------------
+
+
+@pytest.fixture
+def env(moto_server: Any) -> dict[str, str]:
+    """Dummy credentials, no AWS_ENDPOINT_URL: the endpoint must come from flag or config."""
+    environment = aws_env(moto_server.url)
+    environment.pop("AWS_ENDPOINT_URL")
+    return environment
+
+
+def _tail(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [TAIL, *args], env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False
+    )
+
+
+@pytest.fixture
+def kinesis(moto_server: Any) -> Any:
+    return boto_client("kinesis", moto_server.url)
+
+
+@pytest.mark.e2e
+def test_bad_arguments_exit_2(env: dict[str, str]) -> None:
+    result = _tail(env, "--stream", "s", "--service", "sqs")
+    assert result.returncode == 2
+    assert "--service" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+@pytest.fixture
+def delivery(moto_server: Any) -> Iterator[tuple[Any, str, str]]:
+    firehose = boto_client("firehose", moto_server.url)
+    s3 = boto_client("s3", moto_server.url)
+    name, bucket = unique_name("fh"), unique_name("bucket")
+    create_firehose_to_s3(firehose, s3, name, bucket, prefix="events/")
+    yield firehose, name, bucket
+
+
+def test_connection_failures_name_the_endpoint() -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    error = error_code(EndpointConnectionError(endpoint_url="http://127.0.0.1:1/"))
+    assert (error.code, error.status) == ("ConnectionError", None)
+    assert "http://127.0.0.1:1/" in tail.kinesis_explainer("s", "us-east-1")(error)
