@@ -8,6 +8,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,8 @@ import pytest
 from target_kinesis.tools.tail import (
     format_record,
 )
-from tests.support.readback import create_kinesis_stream, read_kinesis, unique_name
-from tests.support.servers import REGION
+from tests.support.readback import create_firehose_to_s3, create_kinesis_stream, read_kinesis, unique_name
+from tests.support.servers import REGION, aws_env, boto_client
 from tests.unit.tools.test_tail import BIN, TAIL, _tail
 
 pytestmark = pytest.mark.e2e
@@ -315,3 +316,33 @@ def test_tail_shows_the_events_the_target_wrote(
     assert sorted(e["userId"] for e in events) == sorted(f"u{i}" for i in range(20))
     assert {e["type"] for e in events} == {"track"}
     assert len({e["messageId"] for e in events}) == 20
+
+
+@pytest.fixture
+def env(moto_server: Any) -> dict[str, str]:
+    """Dummy credentials, no AWS_ENDPOINT_URL: the endpoint must come from flag or config."""
+    environment = aws_env(moto_server.url)
+    environment.pop("AWS_ENDPOINT_URL")
+    return environment
+
+
+@pytest.fixture
+def kinesis(moto_server: Any) -> Any:
+    return boto_client("kinesis", moto_server.url)
+
+
+@pytest.fixture
+def delivery(moto_server: Any) -> Iterator[tuple[Any, str, str]]:
+    firehose = boto_client("firehose", moto_server.url)
+    s3 = boto_client("s3", moto_server.url)
+    name, bucket = unique_name("fh"), unique_name("bucket")
+    create_firehose_to_s3(firehose, s3, name, bucket, prefix="events/")
+    yield firehose, name, bucket
+
+
+@pytest.mark.e2e
+def test_bad_arguments_exit_2(env: dict[str, str]) -> None:
+    result = _tail(env, "--stream", "s", "--service", "sqs")
+    assert result.returncode == 2
+    assert "--service" in result.stderr
+    assert result.stderr.count("\n") == 1

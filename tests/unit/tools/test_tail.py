@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import json
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
@@ -32,8 +31,6 @@ from target_kinesis.tools.tail import (
     static_prefix,
     tail_config,
 )
-from tests.support.readback import create_firehose_to_s3, unique_name
-from tests.support.servers import aws_env, boto_client
 
 BIN = Path(__file__).resolve().parents[3] / ".venv" / "bin"
 TAIL = str(BIN / "target-kinesis-tail")
@@ -387,40 +384,10 @@ def test_main_bad_arguments_exit_2_with_one_line(capsys: pytest.CaptureFixture[s
 # -- end to end: the console script against moto -----------------------------------------
 
 
-@pytest.fixture
-def env(moto_server: Any) -> dict[str, str]:
-    """Dummy credentials, no AWS_ENDPOINT_URL: the endpoint must come from flag or config."""
-    environment = aws_env(moto_server.url)
-    environment.pop("AWS_ENDPOINT_URL")
-    return environment
-
-
 def _tail(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [TAIL, *args], env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False
     )
-
-
-@pytest.fixture
-def kinesis(moto_server: Any) -> Any:
-    return boto_client("kinesis", moto_server.url)
-
-
-@pytest.mark.e2e
-def test_bad_arguments_exit_2(env: dict[str, str]) -> None:
-    result = _tail(env, "--stream", "s", "--service", "sqs")
-    assert result.returncode == 2
-    assert "--service" in result.stderr
-    assert result.stderr.count("\n") == 1
-
-
-@pytest.fixture
-def delivery(moto_server: Any) -> Iterator[tuple[Any, str, str]]:
-    firehose = boto_client("firehose", moto_server.url)
-    s3 = boto_client("s3", moto_server.url)
-    name, bucket = unique_name("fh"), unique_name("bucket")
-    create_firehose_to_s3(firehose, s3, name, bucket, prefix="events/")
-    yield firehose, name, bucket
 
 
 def test_connection_failures_name_the_endpoint() -> None:
