@@ -47,6 +47,16 @@ class RecordError:
 
 
 @dataclass(frozen=True)
+class PutAnswer:
+    """What a batch call's answer says: each record's fate, in request order, and (Kinesis)
+    where the first accepted record landed, to tell whether the shard map still holds."""
+
+    errors: list[RecordError | None]
+    #: (index of the first accepted record, the ShardId AWS put it on); None without one.
+    first_placed: tuple[int, str] | None = None
+
+
+@dataclass(frozen=True)
 class StreamInfo:
     """What the describe call tells about a destination stream: for the preflight check and
     for the policy tool, so that both read a stream the same way."""
@@ -83,9 +93,13 @@ class Service(Protocol):
 
     def wire(self, data: bytes, key: str | None) -> bytes: ...
 
-    def put(
-        self, aws: JsonCaller, stream: str, wires: Sequence[bytes], records: int | None = None
-    ) -> list[RecordError | None]: ...
+    #: Per-record (or per-call) refusals that mean "at capacity now": sent again when there
+    #: is room, never counted against max_retries.
+    capacity_codes: frozenset[str]
+    #: Calls that read where records go, for pacing (Kinesis: ListShards).
+    map_api_names: tuple[str, ...]
+
+    def put(self, aws: JsonCaller, stream: str, wires: Sequence[bytes], records: int | None = None) -> PutAnswer: ...
 
     def describe(self, client: Any, stream: str) -> StreamInfo: ...
 
@@ -110,9 +124,7 @@ class BatchApi:
     entries_key: str
     failed_key: str
 
-    def put(
-        self, aws: JsonCaller, stream: str, wires: Sequence[bytes], records: int | None
-    ) -> list[RecordError | None]:
+    def put(self, aws: JsonCaller, stream: str, wires: Sequence[bytes], records: int | None) -> PutAnswer:
         """One batch call. `wires`: request forms, a run's already joined with commas
         (`delivery.batching.Column`); `records`: how many records they hold, when that is
         not one per wire."""
@@ -123,9 +135,7 @@ class BatchApi:
         )
 
 
-def record_errors(
-    response: dict[str, Any], entries_key: str, failed_key: str, expected: int
-) -> list[RecordError | None]:
+def record_errors(response: dict[str, Any], entries_key: str, failed_key: str, expected: int) -> PutAnswer:
     """Per-record outcome, in request order; a short answer counts the rest as failed.
 
     A response that lists fewer entries than we sent would otherwise let records we
@@ -134,7 +144,7 @@ def record_errors(
     """
     entries = response.get(entries_key) or []
     if response.get(failed_key) == 0 and len(entries) == expected:
-        return [None] * expected
+        return PutAnswer([None] * expected, _placed(entries, 0))
     errors: list[RecordError | None] = [
         RecordError(entry["ErrorCode"], entry.get("ErrorMessage", "")) if entry.get("ErrorCode") else None
         for entry in entries[:expected]
@@ -142,4 +152,10 @@ def record_errors(
     errors.extend(
         RecordError("InternalFailure", "record missing from the response") for _ in range(expected - len(errors))
     )
-    return errors
+    first = next((index for index, error in enumerate(errors) if error is None), None)
+    return PutAnswer(errors, None if first is None else _placed(entries, first))
+
+
+def _placed(entries: list[dict[str, Any]], index: int) -> tuple[int, str] | None:
+    shard = entries[index].get("ShardId") if index < len(entries) else None
+    return (index, shard) if isinstance(shard, str) else None

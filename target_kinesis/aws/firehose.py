@@ -6,7 +6,7 @@ from binascii import b2a_base64
 from collections.abc import Sequence
 from typing import Any
 
-from target_kinesis.aws.batch_api import KIB, MIB, BatchApi, JsonCaller, RecordError, ServiceLimits, StreamInfo
+from target_kinesis.aws.batch_api import KIB, MIB, BatchApi, JsonCaller, PutAnswer, ServiceLimits, StreamInfo
 
 #: PutRecordBatch: 500 records and 4 MiB a call, 1,000 KiB a record; none of it can be raised.
 LIMITS = ServiceLimits(
@@ -18,6 +18,9 @@ LIMITS = ServiceLimits(
     max_stream_name=64,
     max_partition_key_chars=0,
 )
+
+#: Firehose answers a record (or a whole call) beyond its stream's quota with this, "Slow down.".
+CAPACITY_CODES = frozenset({"ServiceUnavailableException"})
 
 _API = BatchApi(
     "firehose", "Firehose_20150804.PutRecordBatch", b"DeliveryStreamName", "RequestResponses", "FailedPutCount"
@@ -31,6 +34,8 @@ class FirehoseService:
     uses_partition_key = False
     default_append_newline = True
     limits = LIMITS
+    capacity_codes = CAPACITY_CODES
+    map_api_names: tuple[str, ...] = ()
 
     @staticmethod
     def record_size(data: bytes, key: str | None) -> int:
@@ -42,9 +47,7 @@ class FirehoseService:
         return b'{"Data":"' + b2a_base64(data, newline=False) + b'"}'
 
     @staticmethod
-    def put(
-        aws: JsonCaller, stream: str, wires: Sequence[bytes], records: int | None = None
-    ) -> list[RecordError | None]:
+    def put(aws: JsonCaller, stream: str, wires: Sequence[bytes], records: int | None = None) -> PutAnswer:
         return _API.put(aws, stream, wires, records)
 
     @staticmethod

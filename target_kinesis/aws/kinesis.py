@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from botocore.exceptions import BotoCoreError, ClientError
 
-from target_kinesis.aws.batch_api import KIB, MIB, BatchApi, JsonCaller, RecordError, ServiceLimits, StreamInfo
+from target_kinesis.aws.batch_api import KIB, MIB, BatchApi, JsonCaller, PutAnswer, ServiceLimits, StreamInfo
+from target_kinesis.aws.errors import AwsCallFailed, error_code
 
 #: PutRecords: 500 records a call; 10 MiB a call in the current API, 5 MiB what every stream
 #: takes; a record 1 MiB, up to 10 MiB on streams raised with UpdateMaxRecordSize (data plus
@@ -23,6 +25,13 @@ LIMITS = ServiceLimits(
     max_partition_key_chars=256,
 )
 
+#: A shard takes 1,000 records and 1 MiB (data plus partition keys) a second, on provisioned and
+#: on-demand streams alike (Kinesis Data Streams quotas).
+SHARD_RECORDS_PER_SECOND = 1000
+SHARD_BYTES_PER_SECOND = 1 * MIB
+#: Per-record refusals that mean "this shard is at its capacity now".
+CAPACITY_CODES = frozenset({"ProvisionedThroughputExceededException"})
+
 _API = BatchApi("kinesis", "Kinesis_20131202.PutRecords", b"StreamName", "Records", "FailedRecordCount")
 
 
@@ -33,6 +42,8 @@ class KinesisService:
     uses_partition_key = True
     default_append_newline = False
     limits = LIMITS
+    capacity_codes = CAPACITY_CODES
+    map_api_names: tuple[str, ...] = ("ListShards",)
 
     @staticmethod
     def record_size(data: bytes, key: str | None) -> int:
@@ -45,9 +56,7 @@ class KinesisService:
         return b"".join((b'{"Data":"', b2a_base64(data, newline=False), b'","PartitionKey":', orjson.dumps(key), b"}"))
 
     @staticmethod
-    def put(
-        aws: JsonCaller, stream: str, wires: Sequence[bytes], records: int | None = None
-    ) -> list[RecordError | None]:
+    def put(aws: JsonCaller, stream: str, wires: Sequence[bytes], records: int | None = None) -> PutAnswer:
         return _API.put(aws, stream, wires, records)
 
     @staticmethod
@@ -65,3 +74,24 @@ class KinesisService:
             arn=summary.get("StreamARN"),
             max_record_bytes=int(max_kib) * KIB if max_kib else None,
         )
+
+
+def list_shards(client: Any, stream: str) -> list[tuple[str, int]]:
+    """(shard id, starting hash key) of every open shard of a stream (ListShards, every page).
+
+    Closed shards (those with an ending sequence number) take no more writes; a record
+    goes to the open shard whose range holds its hash key. AwsCallFailed when AWS refuses.
+    """
+    shards: list[tuple[str, int]] = []
+    try:
+        answer = client.list_shards(StreamName=stream)
+        while True:
+            for shard in answer.get("Shards", []):
+                if "EndingSequenceNumber" not in shard.get("SequenceNumberRange", {}):
+                    shards.append((shard["ShardId"], int(shard["HashKeyRange"]["StartingHashKey"])))
+            token = answer.get("NextToken")
+            if not token:
+                return shards
+            answer = client.list_shards(NextToken=token)  # with a token, AWS refuses the stream name
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsCallFailed(error_code(exc)) from None

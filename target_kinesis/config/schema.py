@@ -188,6 +188,30 @@ PROPERTIES: dict[str, dict[str, Any]] = {
         default=30,
         exclusiveMinimum=0,
     ),
+    "rate_limit_percent": _setting(
+        "integer",
+        "Share of each Kinesis shard's write capacity (1,000 records and 1 MiB a second) this target may use; "
+        "lower it when other producers write to the same stream.",
+        default=100,
+        minimum=1,
+        maximum=100,
+    ),
+    "max_records_per_second": _setting(
+        "integer",
+        "Optional cap on records a second per destination stream (e.g. a Firehose quota).",
+        minimum=1,
+    ),
+    "max_bytes_per_second": _setting(
+        "integer",
+        "Optional cap on bytes a second per destination stream (data plus partition keys).",
+        minimum=1,
+    ),
+    "stall_timeout_seconds": _seconds(
+        "Throttling fails the run only when a destination accepted nothing for this long while records waited "
+        "for capacity; refusals for throughput are otherwise sent again when there is room.",
+        default=300,
+        exclusiveMinimum=0,
+    ),
     "ordering": _choice(
         "per_key: records with the same partition key reach the stream in input order, even across retries.",
         ["none", "per_key"],

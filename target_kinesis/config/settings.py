@@ -30,7 +30,13 @@ from target_kinesis.errors import ConfigError
 #: What botocore accepts as a region: one DNS label (it becomes part of the endpoint's host name).
 _REGION = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
 #: Settings given in seconds (numbers, or numeric text from Meltano's environment variables).
-SECONDS_SETTINGS = ("retry_base_delay", "retry_max_delay", "state_flush_seconds", "drain_timeout_seconds")
+SECONDS_SETTINGS = (
+    "retry_base_delay",
+    "retry_max_delay",
+    "state_flush_seconds",
+    "drain_timeout_seconds",
+    "stall_timeout_seconds",
+)
 TIMEOUT_SETTINGS = ("connect_timeout", "read_timeout")
 
 
@@ -67,6 +73,10 @@ class Settings:
     preflight_check: bool
     state_flush_seconds: float
     drain_timeout_seconds: float
+    rate_limit_percent: int
+    max_records_per_second: int | None
+    max_bytes_per_second: int | None
+    stall_timeout_seconds: float
     ordering: str
     mapping_processes: int
     connect_timeout: float
@@ -164,7 +174,7 @@ class Settings:
         if not c["partition_key"].strip("."):
             raise ConfigError("setting 'partition_key' must name a field path, messageId or random")
         seconds = {name: _seconds(c, name) for name in (*SECONDS_SETTINGS, *TIMEOUT_SETTINGS)}
-        for name in (*TIMEOUT_SETTINGS, "drain_timeout_seconds"):
+        for name in (*TIMEOUT_SETTINGS, "drain_timeout_seconds", "stall_timeout_seconds"):
             if seconds[name] <= 0:
                 raise ConfigError(f"setting '{name}' must be greater than 0")
         settings = cls(
@@ -197,6 +207,10 @@ class Settings:
             preflight_check=c["preflight_check"],
             state_flush_seconds=seconds["state_flush_seconds"],
             drain_timeout_seconds=seconds["drain_timeout_seconds"],
+            rate_limit_percent=c["rate_limit_percent"],
+            max_records_per_second=c.get("max_records_per_second"),
+            max_bytes_per_second=c.get("max_bytes_per_second"),
+            stall_timeout_seconds=seconds["stall_timeout_seconds"],
             ordering=c["ordering"],
             mapping_processes=mapping_processes_for(c.get("mapping_processes")),
             connect_timeout=seconds["connect_timeout"],

@@ -15,7 +15,7 @@ import operator
 from array import array
 from bisect import bisect_right
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import NamedTuple, Protocol
@@ -41,6 +41,8 @@ class Entry:
     count: int = 1
     column: Column | None = None
     first: int = 0
+    #: The Kinesis shard (its index in the destination's shard map) a single record goes to.
+    shard: int = 0
 
     def split(self) -> list[Entry]:
         """One Entry per record: a refused record is retried or dead-lettered on its own."""
@@ -81,15 +83,28 @@ class Column(NamedTuple):
     keys: list[str | None] | None
     #: Each record's size as AWS counts it.
     sizes: array
+    #: Each record's shard (its index in the shard map of `map_version`); None: all on shard 0.
+    shards: bytes | array | None = None
+    #: The version of the shard map the shards were predicted with (delivery/shards.py).
+    map_version: int = 0
 
     @classmethod
-    def of(cls, wires: Sequence[bytes], keys: Sequence[str | None], sizes: Iterable[int]) -> Column:
+    def of(
+        cls,
+        wires: Sequence[bytes],
+        keys: Sequence[str | None],
+        sizes: Iterable[int],
+        shards: Sequence[int] = (),
+        map_version: int = 0,
+    ) -> Column:
         ends = array("q", map(operator.add, accumulate(map(len, wires)), range(len(wires))))  # + the commas
         return cls(
             b",".join(wires),
             ends,
             list(keys) if any(key is not None for key in keys) else None,
             array("q", sizes),
+            _shard_column(shards),
+            map_version,
         )
 
     @property
@@ -101,8 +116,17 @@ class Column(NamedTuple):
         ends = self.ends
         wire = self.body[ends[first - 1] + 1 if first else 0 : ends[last - 1]]
         if last - first == 1:
-            return Entry(wire, self.keys[first] if self.keys else None, self.sizes[first], seq, attempts)
+            shard = self.shards[first] if self.shards is not None else 0
+            key = self.keys[first] if self.keys else None
+            return Entry(wire, key, self.sizes[first], seq, attempts, shard=shard)
         return Entry(wire, None, sum(self.sizes[first:last]), seq, attempts, last - first, self, first)
+
+
+def _shard_column(shards: Sequence[int]) -> bytes | array | None:
+    """Shard indexes compactly: a byte each up to 256 shards; None when every one is shard 0."""
+    if not shards or not any(shards):
+        return None
+    return bytes(shards) if max(shards) < 256 else array("I", shards)
 
 
 class Batcher(Protocol):
@@ -118,6 +142,25 @@ class Batcher(Protocol):
 
     @property
     def pending(self) -> int: ...
+
+
+class PacingBatcher(Batcher, Protocol):
+    """A batcher that knows the stream's capacity (delivery/pacing.py)."""
+
+    def requeue(self, entries: list[Entry]) -> None:
+        """Records refused for throughput, to be sent again first (in their order)."""
+
+    def reshard(self, shard_of: Callable[[Entry], int]) -> None:
+        """A new shard map: place the records held on their new shards."""
+
+    def next_ready_in(self) -> float | None:
+        """Seconds until a record held for capacity may go; None when none is held."""
+
+    @property
+    def waiting_for_capacity(self) -> int: ...
+
+    def drain(self) -> list[Entry]:
+        """Every record held and not yet in a call, taken out (the run stops)."""
 
 
 class FifoBatcher:
@@ -187,6 +230,13 @@ class FifoBatcher:
     def complete(self, batch: list[Entry]) -> None:
         """Nothing to release: FIFO batches do not hold keys."""
 
+    def drain(self) -> list[Entry]:
+        held = [entry for batch, _ in self._sealed for entry in batch] + self._current
+        self._sealed.clear()
+        self._current = []
+        self._current_records = self._current_bytes = self._pending = 0
+        return held
+
     def backlog_full(self) -> bool:
         """A full batch waits: the caller must not buffer more until it is sent."""
         return bool(self._sealed)
@@ -255,6 +305,13 @@ class KeyedBatcher:
             size += head.size
         self._pending -= len(batch)
         return batch
+
+    def drain(self) -> list[Entry]:
+        held = sorted((entry for queue in self._queues.values() for entry in queue), key=lambda entry: entry.seq)
+        self._queues.clear()
+        self._ready.clear()
+        self._pending = 0
+        return held
 
     def complete(self, batch: list[Entry]) -> None:
         """The batch is acknowledged (or abandoned): its keys may send their next record."""

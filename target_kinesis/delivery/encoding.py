@@ -18,15 +18,17 @@ from target_kinesis.config.settings import Settings
 from target_kinesis.delivery.partition_keys import PartitionKeys, clamp_key
 from target_kinesis.delivery.privacy import Privacy
 from target_kinesis.delivery.routing import Router
+from target_kinesis.delivery.shards import NO_MAP_VERSION, ShardMap
 from target_kinesis.delivery.stats import RunStats
 from target_kinesis.events.event import Event
 from target_kinesis.events.serialize import dumps
 
 #: One record for one destination, ready for `Producer.add_all`: (index into
-#: `Encoder.destinations`, partition key, size as the service counts it, wire form).
+#: `Encoder.destinations`, partition key, size as the service counts it, wire form, the
+#: Kinesis shard it lands on: its index in the destination's shard map, else 0).
 #: A plain tuple: records cross a process boundary by the thousand, and tuples pickle
 #: several times faster than any class.
-Encoded = tuple[int, "str | None", int, bytes]
+Encoded = tuple[int, "str | None", int, bytes, int]
 
 
 class Encoder:
@@ -38,8 +40,12 @@ class Encoder:
         privacy: Privacy,
         partition_keys: PartitionKeys,
         newline: Callable[[str], bool],
+        shard_maps: dict[int, ShardMap] | None = None,
     ) -> None:
         self.router = router
+        #: The current shard map of each Kinesis destination (by index) whose map was read;
+        #: shared with the producers, which read a map again when AWS places records elsewhere.
+        self.shard_maps: dict[int, ShardMap] = shard_maps if shard_maps is not None else {}
         self.destinations = tuple(destinations)
         self.privacy = privacy
         self.partition_keys = partition_keys
@@ -79,9 +85,11 @@ class Encoder:
         self.privacy.apply(event)
         data = dumps(event.body)
         key: str | None = None
+        shard_maps = self.shard_maps
         for index, service, newline, keyed in plan:
             payload = data + b"\n" if newline else data
             record_key = None
+            shard = 0
             if keyed:
                 if key is None:
                     key = self.partition_keys.found_key(event)
@@ -89,14 +97,24 @@ class Encoder:
                         stats.key_fallbacks += 1
                         key = clamp_key(event.message_id)
                 record_key = key
-            out.append((index, record_key, service.record_size(payload, record_key), service.wire(payload, record_key)))
+                shard_map = shard_maps.get(index)
+                if shard_map is not None:
+                    shard = shard_map.index_of(key)
+            size = service.record_size(payload, record_key)
+            out.append((index, record_key, size, service.wire(payload, record_key), shard))
+
+    def map_version(self, index: int) -> int:
+        """The version of the shard map records of a destination are predicted with."""
+        shard_map = self.shard_maps.get(index)
+        return shard_map.version if shard_map is not None else NO_MAP_VERSION
 
 
-def encoder_for(settings: Settings) -> Encoder:
+def encoder_for(settings: Settings, shard_maps: dict[int, ShardMap] | None = None) -> Encoder:
     """The encoder of a run: one definition, so that every process encodes alike.
 
     Destination indexes follow `Router.destinations`, the order the target creates its
     producers in; a mapping process and the main process agree on them this way.
+    `shard_maps`: the Kinesis destinations' maps (by index), when read.
     """
     router = Router(settings.rules)
     return Encoder(
@@ -105,6 +123,7 @@ def encoder_for(settings: Settings) -> Encoder:
         privacy=Privacy(settings.exclude_fields, settings.hash_fields, settings.send_anonymous_users),
         partition_keys=PartitionKeys(settings.partition_key),
         newline=settings.newline,
+        shard_maps=shard_maps,
     )
 
 

@@ -1,13 +1,19 @@
-"""One producer per destination stream: batches, concurrent calls, partial-failure retries.
+"""One producer per destination stream: paced batches, concurrent calls, partial-failure retries.
 
 The delivery promise lives here. A batch is owned by one worker from its first call to
 its last answer: records AWS acknowledged are counted and never sent again, only the
-refused ones are retried (with backoff), and the batch is done only when every record
-is acknowledged or declared undeliverable. `flush()` returns only when everything added
-so far is acknowledged, which is what lets the target emit STATE.
+refused ones are sent again, and the batch is done only when every record is acknowledged,
+back in line for capacity, or declared undeliverable. `flush()` returns only when everything
+added so far is acknowledged, which is what lets the target emit STATE.
 
-Memory is bounded: at most `max_concurrent_requests` batches are in flight and at most
-one more is buffered (per_key: a bounded backlog); `add_all()` blocks beyond that.
+Records are sent at the stream's capacity (delivery/flow.py, delivery/pacing.py): a record
+takes its shard's budget before it is batched. A record refused for throughput anyway goes
+back in line on its shard, which slows down; it never uses up max_retries. Only a destination
+that accepted nothing for `stall_timeout_seconds` while records waited fails the run for
+throughput. Other faults are retried with backoff, at most max_retries times.
+
+Memory is bounded: at most `max_concurrent_requests` batches are in flight, one more is
+buffered, and a bounded backlog waits for capacity; `add_all()` blocks beyond that.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import typing as t
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,10 +30,13 @@ from target_kinesis.aws.batch_api import JsonCaller, Service, payload_of
 from target_kinesis.aws.errors import error_code
 from target_kinesis.config.destinations import Destination
 from target_kinesis.config.settings import Settings
-from target_kinesis.delivery.batching import Batcher, Entry, FifoBatcher, KeyedBatcher
+from target_kinesis.delivery.batching import Entry, PacingBatcher
 from target_kinesis.delivery.dead_letters import DeadLetters
 from target_kinesis.delivery.encoding import Encoded
+from target_kinesis.delivery.flow import DestinationFlow
+from target_kinesis.delivery.pacing import PacedBatcher, PacedKeyedBatcher
 from target_kinesis.delivery.retry import Action, backoff_delays, classify
+from target_kinesis.delivery.shards import ShardMap
 from target_kinesis.delivery.stats import DestinationStats
 from target_kinesis.errors import DeliveryError, InputError
 
@@ -34,8 +44,12 @@ logger = logging.getLogger("target-kinesis")
 
 
 _STATIC_EXPIRED = "static credentials expired: supply fresh ones or use role_arn"
-#: ordering per_key: records buffered behind keys in flight, in batches' worth, before add_all blocks.
+#: Records buffered beyond the calls in flight (behind keys in flight with ordering per_key, or
+#: waiting for capacity), in batches' worth, before add_all blocks.
 PER_KEY_BACKLOG_BATCHES = 4
+BACKLOG_BATCHES = 4
+#: A shard map is read again at most this often (a reshard shows in many answers at once).
+MAP_REFRESH_SECONDS = 2.0
 #: At most one line per destination this often about retries and calls waiting for an answer.
 STALL_LOG_SECONDS = 10.0
 
@@ -70,6 +84,8 @@ class ProducerLimits:
     retry_max_delay: float
     on_oversized_record: str
     per_key_order: bool
+    #: Throttling fails the run only when the destination accepted nothing for this long.
+    stall_timeout_seconds: float = 300.0
 
     @classmethod
     def for_destination(cls, settings: Settings, destination: Destination, stream_max: int | None) -> ProducerLimits:
@@ -85,7 +101,33 @@ class ProducerLimits:
             retry_max_delay=settings.retry_max_delay,
             on_oversized_record=settings.on_oversized_record,
             per_key_order=settings.ordering == "per_key",
+            stall_timeout_seconds=settings.stall_timeout_seconds,
         )
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """A snapshot of one destination's pacing."""
+
+    shards: int
+    #: What the destination may take a second now (None: no limit known yet).
+    records_per_second: float | None
+    bytes_per_second: float | None
+    refused: dict[str, int]
+    #: Seconds the caller waited for capacity.
+    waited: float
+    #: Seconds from the producer's start to the last record AWS accepted.
+    elapsed: float
+
+
+class MapSource(t.Protocol):
+    """Where a Kinesis destination's shard map comes from, and goes when it is read again
+    (the encoder that predicts shards in this process shares it)."""
+
+    def current(self) -> ShardMap | None: ...
+
+    def reread(self) -> ShardMap | None:
+        """ListShards again; None when the map cannot be read (pacing per stream goes on)."""
 
 
 class Producer:
@@ -96,33 +138,44 @@ class Producer:
         aws: JsonCaller,
         limits: ProducerLimits,
         *,
+        flow: DestinationFlow,
         dead_letters: DeadLetters,
         refresh_credentials: Callable[[], bool],
+        shard_maps: MapSource | None = None,
         stats: DestinationStats | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.destination = destination
         self.service = service
         self.aws = aws
         self.stats = stats or DestinationStats()
+        self.flow = flow
         self.max_record_bytes = min(limits.max_record_bytes, limits.max_batch_bytes)
         self._max_in_flight = limits.max_concurrent_requests
         self._max_retries = limits.max_retries
         self._retry_base_delay = limits.retry_base_delay
         self._retry_max_delay = limits.retry_max_delay
         self._on_oversized = limits.on_oversized_record
+        self._stall_timeout = limits.stall_timeout_seconds
         self._dead_letters = dead_letters
         self._refresh_credentials = refresh_credentials
-        self._batcher: Batcher
+        self._maps = shard_maps
+        self._clock = clock
+        self._batcher: PacingBatcher
         records, size = limits.max_batch_records, limits.max_batch_bytes
         if limits.per_key_order and service.uses_partition_key:
-            self._batcher = KeyedBatcher(records, size, high_water=records * PER_KEY_BACKLOG_BATCHES)
+            self._batcher = PacedKeyedBatcher(records, size, records * PER_KEY_BACKLOG_BATCHES, flow, clock)
         else:
-            self._batcher = FifoBatcher(records, size)
+            self._batcher = PacedBatcher(records, size, flow, records * BACKLOG_BATCHES, clock)
         self._cond = threading.Condition(threading.Lock())
         self._in_flight = 0
         self._error: DeliveryError | None = None
         self._abandon = threading.Event()
         self._seq = 0
+        self._started = clock()
+        #: When AWS last accepted a record of this destination (stall_timeout_seconds).
+        self._last_accept = self._started
+        self._last_map_read = -MAP_REFRESH_SECONDS
         # What a stalled destination is doing, for the lines that make a stall visible.
         self._watch = threading.Lock()
         self._calls_started: dict[int, float] = {}
@@ -146,12 +199,12 @@ class Producer:
         with self._cond:
             self._raise_if_failed()
             try:
-                for position, (_, key, size, wire) in enumerate(records):
+                for position, (_, key, size, wire, shard) in enumerate(records):
                     if size > max_size:
                         self._oversized(wire, key, size, position)
                         continue
                     self._seq += 1
-                    batcher.add(Entry(wire, key, size, self._seq))
+                    batcher.add(Entry(wire, key, size, self._seq, shard=shard))
                     if batcher.needs_pump():  # most records only join the open batch
                         self._pump(force=False)
             finally:
@@ -163,8 +216,27 @@ class Producer:
         Records are handled one by one only when they must be: per-key ordering gives
         each record its own turn, and an oversized one is refused alone, as by `add_all`.
         """
-        if run.column is None or isinstance(self._batcher, KeyedBatcher) or _largest(run) > self.max_record_bytes:
-            self.add_all([(0, entry.key, entry.size, entry.wire) for entry in run.split()])
+        column = run.column
+        if (
+            column is None
+            or isinstance(self._batcher, PacedKeyedBatcher)
+            or _largest(run) > self.max_record_bytes
+            or column.map_version != self._map_version()
+        ):
+            shard_map = self._maps.current() if self._maps is not None else None
+            fresh = column is not None and column.map_version == self._map_version()
+            self.add_all(
+                [
+                    (
+                        0,
+                        e.key,
+                        e.size,
+                        e.wire,
+                        e.shard if fresh or shard_map is None else shard_map.index_of(e.key or ""),
+                    )
+                    for e in run.split()
+                ]
+            )
             return
         batcher = self._batcher
         with self._cond:
@@ -190,8 +262,7 @@ class Producer:
                 self._pump(force=True)
                 if self._in_flight == 0 and self._batcher.pending == 0:
                     break
-                self._cond.wait(timeout=1.0)
-                self._log_stall()
+                self._wait()
             self._raise_if_failed()
 
     def close(self, *, wait: bool = True) -> None:
@@ -199,6 +270,19 @@ class Producer:
         False (stopping at once: a call that never answers must not hold the exit)."""
         self._abandon.set()
         self._executor.shutdown(wait=wait, cancel_futures=True)
+
+    def pacing(self) -> Pacing:
+        """What pacing did and allows now (for the progress line and the summary)."""
+        with self._cond:
+            records, size = self.flow.capacity()
+            return Pacing(
+                shards=len(self.flow.shard_ids),
+                records_per_second=records,
+                bytes_per_second=size,
+                refused=dict(self.flow.stats.refused),
+                waited=self.flow.stats.waited,
+                elapsed=self._last_accept - self._started,
+            )
 
     @property
     def waiting(self) -> int:
@@ -271,13 +355,55 @@ class Producer:
                     self._in_flight += 1
                     self._executor.submit(self._run, batch)
                     continue
-            if self._in_flight > 0 and (
-                self._batcher.backlog_full() or (force and self._in_flight >= self._max_in_flight)
-            ):
-                self._cond.wait(timeout=1.0)
-                self._log_stall()
+            full = self._batcher.backlog_full()
+            if full or (force and self._in_flight >= self._max_in_flight and self._in_flight > 0):
+                if self._in_flight == 0 and self._batcher.next_ready_in() is None:
+                    return  # nothing in flight and nothing held for capacity: nothing to wait for
+                self._wait()
                 continue
             return
+
+    def _wait(self) -> None:
+        """Wait (lock held) for a call to finish or, when records wait for capacity, until the
+        first of them may go; that time is counted as time spent waiting for capacity."""
+        timeout = 1.0
+        ready_in = self._batcher.next_ready_in()
+        # With every call slot taken, only a call's end can let more go: that wakes us.
+        for_capacity = (
+            ready_in is not None and self._in_flight < self._max_in_flight and self._batcher.waiting_for_capacity > 0
+        )
+        if for_capacity and ready_in is not None:
+            timeout = min(timeout, max(ready_in, 0.001))
+        started = self._clock()
+        self._cond.wait(timeout=timeout)
+        if for_capacity:
+            self.flow.stats.waited += self._clock() - started
+        self._check_stall()
+        self._log_stall()
+
+    def _check_stall(self) -> None:
+        """Lock held: throttling fails the run only after stall_timeout_seconds with nothing
+        accepted while records wait for capacity; then they are undeliverable."""
+        if self._error is not None or not self._batcher.waiting_for_capacity:
+            return
+        idle = self._clock() - self._last_accept
+        if idle < self._stall_timeout:
+            return
+        refused = ", ".join(f"{code} {n}" for code, n in sorted(self.flow.stats.refused.items())) or "none yet"
+        shards = len(self.flow.shard_ids)
+        where = f"{shards} shard(s)" if shards else "its quota"
+        held = self._batcher.drain()
+        self._cond.release()
+        try:
+            self._fail(
+                held,
+                "ThroughputStalled",
+                f"nothing accepted for {idle:.0f} s (stall_timeout_seconds) at {where}; refused: {refused}",
+                "the stream is full: add shards or switch it to on-demand mode, lower rate_limit_percent of the "
+                "other producers, or pack more events per record (aggregation)",
+            )
+        finally:
+            self._cond.acquire()
 
     def _oversized(self, wire: bytes, key: str | None, size: int, position: int) -> None:
         where = f"{self.destination.service} stream '{self.destination.stream}'"
@@ -337,10 +463,11 @@ class Producer:
                 entry.attempts = attempt
                 records += entry.count
             token = id(remaining)
+            sent_at = self._clock()
             with self._watch:
                 self._calls_started[token] = time.monotonic()
             try:
-                results = self.service.put(self.aws, self.destination.stream, [e.wire for e in remaining], records)
+                answer = self.service.put(self.aws, self.destination.stream, [e.wire for e in remaining], records)
             except Exception as exc:
                 with self._watch:
                     self._calls_started.pop(token, None)
@@ -348,6 +475,9 @@ class Producer:
                 code, message, status = error.code, error.message, error.status
                 self.stats.add(calls=1)
                 rule = classify(code, status)
+                if self._for_capacity(code, rule.throttle):
+                    self._back_in_line(remaining, code, offered=None, sent_at=sent_at)
+                    return
                 if rule.action is Action.REFRESH and not self._refresh_credentials():
                     self._fail(remaining, code, message, _STATIC_EXPIRED, attempt)
                     return
@@ -363,8 +493,11 @@ class Producer:
             with self._watch:
                 self._calls_started.pop(token, None)
             self.stats.add(calls=1)
+            results = answer.errors
+            if answer.first_placed is not None:
+                self._check_placement(remaining, *answer.first_placed)
             if not any(results):  # the usual answer: everything acknowledged
-                self.stats.add(records_sent=records, bytes_sent=sum(e.size for e in remaining))
+                self._accepted(records, sum(e.size for e in remaining))
                 return
             if records != len(remaining):  # runs: each record's own fate from here on
                 remaining = [single for entry in remaining for single in entry.split()]
@@ -372,8 +505,15 @@ class Producer:
             if len(refused) < len(remaining):
                 refused_ids = {id(entry) for entry, _ in refused}
                 accepted = [entry for entry in remaining if id(entry) not in refused_ids]
-                self.stats.add(records_sent=len(accepted), bytes_sent=sum(e.size for e in accepted))
+                self._accepted(len(accepted), sum(e.size for e in accepted))
             rules = [(entry, error, classify(error.code)) for entry, error in refused]
+            capacity = [(e, err) for e, err, r in rules if self._for_capacity(err.code, r.throttle)]
+            if capacity:
+                self._back_in_line([e for e, _ in capacity], capacity[0][1].code, offered=remaining, sent_at=sent_at)
+                rules = [(e, err, r) for e, err, r in rules if not self._for_capacity(err.code, r.throttle)]
+                refused = [(e, err) for e, err, _ in rules]
+                if not refused:
+                    return
             fatal = next(((e, r) for _, e, r in rules if r.action is Action.FATAL), None)
             if fatal is not None or attempt > self._max_retries:
                 refusal, rule = fatal or (rules[0][1], rules[0][2])
@@ -396,6 +536,72 @@ class Producer:
             if self._abandon.wait(next(delays)):
                 self._abandoned(remaining)
                 return
+
+    def _for_capacity(self, code: str, throttle: bool) -> bool:
+        """A refusal for throughput (sent again when there is room) rather than a fault."""
+        return throttle or code in self.service.capacity_codes
+
+    def _accepted(self, records: int, size: int) -> None:
+        self.stats.add(records_sent=records, bytes_sent=size)
+        with self._cond:
+            self._last_accept = self._clock()
+            self.flow.accepted(records, size)
+
+    def _back_in_line(self, entries: list[Entry], code: str, *, offered: list[Entry] | None, sent_at: float) -> None:
+        """Records refused for throughput: back in line, first on their shard. `offered`: every
+        record of the call (single records), when only some were refused: each shard refused
+        slows down by the share it accepted; a whole call refused slows the whole stream down."""
+        singles = [single for entry in entries for single in entry.split()]
+        for single in singles:
+            single.attempts = 0  # a refusal for throughput is not an attempt that counts
+        by_shard: dict[int, tuple[int, int]] | None = None
+        share: float | None = None  # a whole call refused says nothing of how far over it was
+        if offered is not None:
+            counts: dict[int, list[int]] = {}
+            for record in offered:
+                counts.setdefault(record.shard, [0, 0])[0] += 1
+            for single in singles:
+                counts.setdefault(single.shard, [0, 0])[1] += 1
+            share = 1 - len(singles) / max(len(offered), 1)
+            per_record = code in self.service.capacity_codes and self._maps is not None
+            by_shard = {shard: (n, r) for shard, (n, r) in counts.items()} if per_record else None
+        with self._cond:
+            self.flow.refused(code, len(singles), by_shard, share, sent_at)
+            shard_map = self._maps.current() if self._maps is not None else None
+            if shard_map is not None:  # placed by the map as it is now (it may have been read again)
+                for single in singles:
+                    single.shard = shard_map.index_of(single.key or "")
+            self._batcher.requeue(singles)
+            self.stats.add(throttles=1)
+            self._cond.notify_all()
+
+    def _map_version(self) -> int:
+        shard_map = self._maps.current() if self._maps is not None else None
+        return shard_map.version if shard_map is not None else 0
+
+    def _check_placement(self, entries: list[Entry], index: int, shard_id: str) -> None:
+        """AWS put a record on `shard_id`; if the map predicted another shard, read it again
+        (a reshard, or on-demand scaling), at most every MAP_REFRESH_SECONDS."""
+        maps = self._maps
+        shard_map = maps.current() if maps is not None else None
+        if maps is None or shard_map is None:
+            return
+        predicted = _shard_of(entries, index)
+        if predicted < len(shard_map.ids) and shard_map.ids[predicted] == shard_id:
+            return
+        with self._cond:
+            now = self._clock()
+            if now - self._last_map_read < MAP_REFRESH_SECONDS or maps.current() is not shard_map:
+                return
+            self._last_map_read = now
+        fresh = maps.reread()
+        if fresh is None:
+            return
+        logger.info("%s: the shard map changed (%d open shards); pacing by the new map", self.destination, len(fresh))
+        with self._cond:
+            self.flow.reshard(fresh.ids)
+            self._batcher.reshard(lambda entry: fresh.index_of(entry.key or ""))
+            self._cond.notify_all()
 
     def _abandoned(self, entries: list[Entry]) -> None:
         """Records this batch still held when the run stopped on another batch's error.
@@ -440,6 +646,18 @@ class Producer:
                 self._error = error
             self._cond.notify_all()
         self._abandon.set()
+
+
+def _shard_of(entries: list[Entry], index: int) -> int:
+    """The predicted shard of the `index`th record of a batch (runs count their records)."""
+    for entry in entries:
+        if index < entry.count:
+            column = entry.column
+            if column is None or entry.count == 1:
+                return entry.shard
+            return column.shards[entry.first + index] if column.shards is not None else 0
+        index -= entry.count
+    return 0
 
 
 def _largest(run: Entry) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from target_kinesis.config.destinations import Destination
 from target_kinesis.delivery.batching import Entry
 from target_kinesis.delivery.encoding import Encoded, Encoder
-from target_kinesis.delivery.producer import OversizedRecordError, Producer
+from target_kinesis.delivery.producer import OversizedRecordError, Pacing, Producer
 from target_kinesis.delivery.stats import RunStats
 from target_kinesis.events.event import Event
 
@@ -123,8 +123,10 @@ class EventWriter:
         parts = []
         for destination, producer in sorted(self.producers.items()):
             s = producer.stats.snapshot()
+            pacing = producer.pacing()
             parts.append(
-                f"{destination} queued={s['records_queued']} sent={s['records_sent']} retried={s['retried_records']}"
+                f"{destination} queued={s['records_queued']} sent={s['records_sent']} retried={s['retried_records']} "
+                f"refused={sum(pacing.refused.values())} waited={pacing.waited:.1f}s"
             )
         logger.info(
             "progress: read=%d (%.0f records/s) %s",
@@ -137,13 +139,33 @@ class EventWriter:
         """One line per destination stream, plus one for events no rule took."""
         for destination, producer in sorted(self.producers.items()):
             s = producer.stats.snapshot()
+            pacing = producer.pacing()
             yield (
                 f"summary {destination}: records_sent={s['records_sent']} bytes={s['bytes_sent']} "
                 f"calls={s['calls']} retried_records={s['retried_records']} throttles={s['throttles']} "
+                f"refused={sum(pacing.refused.values())} waited_seconds={pacing.waited:.1f} "
                 f"skipped={s['skipped']} dead_lettered={s['dead_lettered']} failed={s['failed']}"
             )
+            yield capacity_line(destination, s["records_sent"], pacing)
         yield (
             f"summary events: read={self.stats.records_read} unmapped={self.stats.unmapped} "
             f"dropped_anonymous={self.stats.dropped_anonymous} key_fallbacks={self.stats.key_fallbacks} "
             f"timestamp_fallbacks={self.stats.timestamp_fallbacks} handed_back={self.stats.handed_back}"
         )
+
+
+def capacity_line(destination: Destination, sent: int, pacing: Pacing) -> str:
+    """The destination's capacity against what was achieved, and what pacing cost."""
+    where = f"{pacing.shards} shard(s)" if pacing.shards else "the stream"
+    if pacing.records_per_second is None and pacing.bytes_per_second is None:
+        limit = "no limit known (nothing refused)"
+    else:
+        records = f"{pacing.records_per_second:,.0f} records/s" if pacing.records_per_second is not None else None
+        size = f"{pacing.bytes_per_second / (1024 * 1024):,.2f} MiB/s" if pacing.bytes_per_second is not None else None
+        limit = " and ".join(part for part in (records, size) if part)
+    achieved = sent / pacing.elapsed if pacing.elapsed > 0 else 0.0
+    refused = ", ".join(f"{code} {n}" for code, n in sorted(pacing.refused.items())) or "none"
+    return (
+        f"capacity {destination}: {where}, {limit}; averaged {achieved:,.0f} records/s over {pacing.elapsed:.1f} s; "
+        f"refused for throughput: {refused}; waited {pacing.waited:.1f} s for capacity"
+    )

@@ -15,6 +15,7 @@ from multiprocessing.connection import Connection
 import fastjsonschema
 
 from target_kinesis.config.settings import Settings
+from target_kinesis.delivery.shards import ShardMap
 from target_kinesis.errors import TargetKinesisError
 from target_kinesis.parallel.worker import CHUNK, RESULT, SCHEMA, SIGNALS, MappedChunk, worker_main
 
@@ -37,7 +38,11 @@ def _widen(connection: Connection) -> None:
 class MappingPool:
     """The mapping processes and their pipes, seen from the main process."""
 
-    def __init__(self, processes: int, settings: Settings, *, validate: bool) -> None:
+    def __init__(
+        self, processes: int, settings: Settings, *, validate: bool, shard_maps: dict[int, ShardMap] | None = None
+    ) -> None:
+        """`shard_maps`: the destinations' shard maps when the processes start, so that they
+        predict each record's shard (the main process checks the map's version)."""
         context = multiprocessing.get_context("fork")
         self._inboxes: list[Connection] = []
         self.outboxes: list[Connection] = []
@@ -56,7 +61,7 @@ class MappingPool:
                 others = [*self._inboxes, *self.outboxes, inbox_write, outbox_read]
                 process = context.Process(
                     target=worker_main,
-                    args=(inbox_read, outbox_write, settings, validate, others),
+                    args=(inbox_read, outbox_write, settings, validate, dict(shard_maps or {}), others),
                     name="target-kinesis-mapper",
                     daemon=True,
                 )

@@ -35,7 +35,8 @@ import orjson
 
 from target_kinesis.config.settings import Settings
 from target_kinesis.delivery.batching import Column, Entry
-from target_kinesis.delivery.encoding import Encoded, encoder_for
+from target_kinesis.delivery.encoding import Encoded, Encoder, encoder_for
+from target_kinesis.delivery.shards import ShardMap
 from target_kinesis.delivery.stats import RunStats
 from target_kinesis.errors import InputError
 from target_kinesis.records.codec import may_hold_long_numbers, message_problem, parse_line
@@ -90,22 +91,33 @@ class MappedChunk(NamedTuple):
             order = [index for index, column in self.columns.items() for _ in range(column.records)]
         else:
             order = list(self.destinations)
-        return [(index, entry.key, entry.size, entry.wire) for index in order for entry in [next(singles[index])]]
+        return [
+            (index, entry.key, entry.size, entry.wire, entry.shard)
+            for index in order
+            for entry in [next(singles[index])]
+        ]
 
 
-def _columns(records: list[Encoded]) -> tuple[dict[int, Column], bytes | array | None]:
+def _columns(records: list[Encoded], encoder: Encoder) -> tuple[dict[int, Column], bytes | array | None]:
     """Records as columns, one per destination (see `batching.Column`)."""
     if not records:
         return {}, None
     indexes = list(map(itemgetter(0), records))
     if indexes.count(indexes[0]) == len(indexes):
-        return {indexes[0]: _column(records)}, None
+        return {indexes[0]: _column(records, encoder.map_version(indexes[0]))}, None
     destinations = bytes(indexes) if max(indexes) < 256 else array("I", indexes)
-    return {i: _column([r for r in records if r[0] == i]) for i in sorted(set(indexes))}, destinations
+    columns = {i: _column([r for r in records if r[0] == i], encoder.map_version(i)) for i in sorted(set(indexes))}
+    return columns, destinations
 
 
-def _column(records: list[Encoded]) -> Column:
-    return Column.of(list(map(itemgetter(3), records)), list(map(itemgetter(1), records)), map(itemgetter(2), records))
+def _column(records: list[Encoded], map_version: int) -> Column:
+    return Column.of(
+        list(map(itemgetter(3), records)),
+        list(map(itemgetter(1), records)),
+        map(itemgetter(2), records),
+        list(map(itemgetter(4), records)),
+        map_version,
+    )
 
 
 class RecordMapper:
@@ -116,10 +128,10 @@ class RecordMapper:
     the stream's SCHEMA or key properties change.
     """
 
-    def __init__(self, settings: Settings, *, validate: bool) -> None:
+    def __init__(self, settings: Settings, *, validate: bool, shard_maps: dict[int, ShardMap] | None = None) -> None:
         self._settings = settings
         self._validate = validate
-        self._encoder = encoder_for(settings)
+        self._encoder = encoder_for(settings, dict(shard_maps or {}))
         self._pipelines: dict[str, StreamPipeline | None] = {}
         self._registered: dict[str, tuple[t.Any, t.Any]] = {}
 
@@ -180,7 +192,7 @@ class RecordMapper:
             ends.append(len(records))
         counts = stats.minus(before)
         counts.handed_back = int(stop is not None)
-        return MappedChunk(*_columns(records), ends, per_stream, counts, stop, reason)
+        return MappedChunk(*_columns(records, encoder), ends, per_stream, counts, stop, reason)
 
 
 class _HandBack(Exception):
@@ -188,7 +200,12 @@ class _HandBack(Exception):
 
 
 def worker_main(
-    inbox: Connection, outbox: Connection, settings: Settings, validate: bool, others: list[Connection]
+    inbox: Connection,
+    outbox: Connection,
+    settings: Settings,
+    validate: bool,
+    shard_maps: dict[int, ShardMap],
+    others: list[Connection],
 ) -> None:
     """A mapping process: answer chunks in order until the main process hangs up."""
     for number in SIGNALS:
@@ -200,7 +217,7 @@ def worker_main(
         connection.close()
     sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the process's whole life
     logging.disable(logging.CRITICAL)  # the main process logs what matters, once
-    mapper = RecordMapper(settings, validate=validate)
+    mapper = RecordMapper(settings, validate=validate, shard_maps=shard_maps)
     # A thread keeps reading the input pipe, so the main process never blocks sending
     # a chunk while this process blocks sending an answer (both pipes full).
     received: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()

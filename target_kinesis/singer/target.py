@@ -24,6 +24,7 @@ import signal
 import sys
 import time
 import typing as t
+from functools import partial
 from types import FrameType
 
 import click
@@ -35,6 +36,7 @@ from singer_sdk.singerlib.exceptions import InvalidInputLine
 from target_kinesis import __version__
 from target_kinesis.aws.clients import AwsClients
 from target_kinesis.aws.errors import AwsCallFailed, explain
+from target_kinesis.aws.kinesis import list_shards
 from target_kinesis.aws.services import SERVICES, describe_stream
 from target_kinesis.config.destinations import Destination
 from target_kinesis.config.files import read_config_file
@@ -42,7 +44,9 @@ from target_kinesis.config.schema import CONFIG_SCHEMA
 from target_kinesis.config.settings import Settings, config_errors, unknown_setting
 from target_kinesis.delivery.dead_letters import DeadLetters
 from target_kinesis.delivery.encoding import encoder_for
+from target_kinesis.delivery.flow import flow_for
 from target_kinesis.delivery.producer import Producer, ProducerLimits
+from target_kinesis.delivery.shards import ShardMap, ShardMapReader
 from target_kinesis.delivery.writer import EventWriter
 from target_kinesis.errors import ConfigError, InputError, OutputClosedError, PreflightError, TargetKinesisError
 from target_kinesis.events.event import Event
@@ -204,14 +208,23 @@ class TargetKinesis(Target):
 
     def _start_writer(self) -> EventWriter:
         s = self.settings
-        encoder = encoder_for(s)
+        shard_maps: dict[int, ShardMap] = {}  # filled below; the encoder predicts shards with them
+        encoder = encoder_for(s, shard_maps)
         connections = s.max_concurrent_requests * len(encoder.destinations) + 2
         clients = AwsClients(s.aws_access(), max_pool_connections=max(10, connections))
         self._dead_letters = DeadLetters(s.dead_letter_path)
         producers: dict[Destination, Producer] = {}
-        for destination in encoder.destinations:
+        for index, destination in enumerate(encoder.destinations):
             client = clients.client(destination.service)
             stream_max = self._preflight(destination, client) if s.preflight_check else None
+            maps = ShardMapReader(partial(list_shards, client, destination.stream), index, shard_maps)
+            if destination.service == "kinesis" and maps.reread() is None:
+                self.logger.warning(
+                    "Cannot read the shard map of %s (%s; kinesis:ListShards is needed): it is paced by the "
+                    "stream's refusals alone",
+                    destination,
+                    maps.failure,
+                )
             configured = s.record_bytes(destination.service)
             if stream_max and configured and configured > stream_max:
                 self.logger.warning(
@@ -221,13 +234,16 @@ class TargetKinesis(Target):
                     destination.stream,
                     stream_max,
                 )
+            shard_map = shard_maps.get(index)
             producers[destination] = Producer(
                 destination,
                 SERVICES[destination.service],
                 clients,
                 ProducerLimits.for_destination(s, destination, stream_max),
+                flow=flow_for(s, shard_map),
                 dead_letters=self._dead_letters,
                 refresh_credentials=clients.refresh_credentials,
+                shard_maps=maps if destination.service == "kinesis" else None,
             )
         return EventWriter(encoder, producers)
 
@@ -265,7 +281,12 @@ class TargetKinesis(Target):
         if sys.platform == "darwin":
             return None  # forking a process that loaded system frameworks is not safe there
         try:
-            pool = MappingPool(processes, self.settings, validate=self._validate_records)
+            pool = MappingPool(
+                processes,
+                self.settings,
+                validate=self._validate_records,
+                shard_maps=self._started_writer().encoder.shard_maps,
+            )
         except OSError as exc:
             self.logger.warning("Cannot start mapping processes (%s); mapping in the main process", exc)
             return None

@@ -11,7 +11,8 @@ for ``aws iam create-policy --policy-document file://-`` / ``aws iam create-role
 What is granted, and why (exactly the calls ``aws/kinesis.py``, ``aws/firehose.py`` and ``singer/target.py`` make):
 
 * Kinesis destination: ``kinesis:PutRecords`` (the only write call, ``KinesisService.put``),
-  and ``kinesis:DescribeStreamSummary`` when ``preflight_check`` is on (the default), on
+  ``kinesis:ListShards`` (the shard map the target paces itself by, read at start-up and after a
+  reshard), and ``kinesis:DescribeStreamSummary`` when ``preflight_check`` is on (the default), on
   ``arn:{partition}:kinesis:{region}:{account}:stream/{name}``. ``kinesis:PutRecord`` (the
   single-record API) is *not* granted: the target never calls it, and PutRecords is
   authorised by its own action.
@@ -103,7 +104,7 @@ def stream_arn(destination: Destination, region: str, account: str, partition: s
 def destination_actions(service: str, preflight: bool) -> list[str]:
     """The IAM actions the target calls on one destination of `service`."""
     spec = SERVICES[service]
-    actions = [f"{service}:{spec.api_name}"]
+    actions = [f"{service}:{spec.api_name}", *(f"{service}:{name}" for name in spec.map_api_names)]
     if preflight:
         actions.append(f"{service}:{spec.describe_api_name}")
     return sorted(actions)

@@ -167,7 +167,7 @@ def _stalled_run(silent_endpoint, tmp_path, **settings) -> subprocess.Popen:
     }
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
-    connections = silent_endpoint.connections
+    held = silent_endpoint.held_requests
     proc = subprocess.Popen(
         [TARGET, "--config", str(path)],
         stdin=subprocess.PIPE,
@@ -181,9 +181,9 @@ def _stalled_run(silent_endpoint, tmp_path, **settings) -> subprocess.Popen:
     )
     proc.stdin.flush()
     deadline = time.monotonic() + 60
-    while silent_endpoint.connections == connections and time.monotonic() < deadline:
+    while silent_endpoint.held_requests == held and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert silent_endpoint.connections > connections, "the record was never sent"
+    assert silent_endpoint.held_requests > held, "the record was never sent"
     time.sleep(0.3)
     return proc
 
@@ -537,7 +537,9 @@ def test_many_streams_all_land(moto_server, tmp_path, processes):
     for i in range(2000):
         lines += [schema(f"s{i}", {"id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"}}, ["id"])]
         lines += [record(f"s{i}", {"id": i, "at": "2026-01-01T00:00:00Z"})]
-    config = base_config(moto_server.url, stream_name=stream, mapping_processes=processes)
+    # moto's server loses records written to one stream over several connections at once (its
+    # bug, see SDK-NOTES): paced calls to one shard come close together, so one call at a time.
+    config = base_config(moto_server.url, stream_name=stream, mapping_processes=processes, max_concurrent_requests=1)
     run = run_target(config, singer_lines(*lines), endpoint=moto_server.url, tmp_path=tmp_path, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert sorted(_ids(kinesis, stream)) == list(range(2000))

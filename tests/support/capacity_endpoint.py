@@ -559,6 +559,8 @@ class KinesisStream(StreamBase):
                         "accepted": len(shard.records),
                         "bytes": shard.accepted_bytes,
                         "open": shard.is_open,
+                        "first_accept": shard.arrivals[0] if shard.arrivals else None,
+                        "last_accept": shard.arrivals[-1] if shard.arrivals else None,
                     }
                     for shard in self.shards
                 },
@@ -802,11 +804,19 @@ class CapacityBackend:
             FIREHOSE_TARGET_PREFIX + "PutRecordBatch": self._put_record_batch,
             FIREHOSE_TARGET_PREFIX + "PutRecord": self._firehose_put_record,
         }
+        #: Operations answered with AccessDeniedException, as for a role without that permission.
+        self.denied: set[str] = set()
 
     def handle(self, target: str, body: JsonObject) -> JsonObject:
         operation = self._operations.get(target)
         if operation is None:
             raise ApiError("UnknownOperationException", f"Unknown operation {target!r}")
+        name = target.rsplit(".", 1)[-1]
+        if name in self.denied:
+            raise ApiError(
+                "AccessDeniedException",
+                f"User: arn:aws:sts::{ACCOUNT_ID}:assumed-role/writer is not authorized to perform: {name}",
+            )
         return operation(body)
 
     # -- registry (also the Python test API) --------------------------------------------------
@@ -1193,6 +1203,10 @@ class CapacityEndpoint:
         calls_per_second: float = FIREHOSE_CALLS_PER_SECOND,
     ) -> None:
         self.backend.create_delivery_stream(name, bytes_per_second, records_per_second, calls_per_second)
+
+    def deny(self, operation: str) -> None:
+        """Answer an operation (e.g. "ListShards") with AccessDeniedException from now on."""
+        self.backend.denied.add(operation)
 
     def reshard(self, name: str, shards: int) -> list[str]:
         """Close every open shard and open ``shards`` children over the whole key space; returns their ids."""

@@ -30,13 +30,13 @@ class TargetRun:
     def error_lines(self) -> list[str]:
         return [line for line in self.stderr.splitlines() if "ERROR" in line]
 
-    def summary(self, destination: str) -> dict[str, int]:
-        """The run-summary counters logged for `service:stream`."""
+    def summary(self, destination: str) -> dict[str, float]:
+        """The run-summary counters logged for `service:stream` (counts as int, seconds as float)."""
         for line in self.stderr.splitlines():
             marker = f"summary {destination}: "
             if marker in line:
                 fields = line.split(marker, 1)[1].split()
-                return {k: int(v) for k, v in (f.split("=") for f in fields)}
+                return {k: float(v) if "." in v else int(v) for k, v in (f.split("=") for f in fields)}
         raise AssertionError(f"no summary line for {destination} in:\n{self.stderr[-3000:]}")
 
 

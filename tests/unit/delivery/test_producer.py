@@ -36,6 +36,7 @@ from target_kinesis.config.destinations import Destination
 from target_kinesis.config.settings import Settings
 from target_kinesis.delivery.batching import Column
 from target_kinesis.delivery.dead_letters import DeadLetters
+from target_kinesis.delivery.flow import DestinationFlow
 from target_kinesis.delivery.producer import PER_KEY_BACKLOG_BATCHES, OversizedRecordError, Producer, ProducerLimits
 from target_kinesis.errors import DeliveryError, InputError
 
@@ -216,10 +217,22 @@ def read_dead_letters(path: Path) -> list[dict[str, Any]]:
 MakeProducer = Callable[..., Producer]
 
 
+def unlimited_flow() -> DestinationFlow:
+    """No shard map and no caps: nothing paced until AWS refuses for throughput."""
+    return DestinationFlow(
+        (),
+        shard_records_per_second=None,
+        shard_bytes_per_second=None,
+        records_per_second=None,
+        bytes_per_second=None,
+        clock=time.monotonic,
+    )
+
+
 def add(producer: Producer, data: bytes, key: str | None) -> None:
     """Queue one record as the encoder would hand it over."""
     service = producer.service
-    producer.add_all([(0, key, service.record_size(data, key), service.wire(data, key))])
+    producer.add_all([(0, key, service.record_size(data, key), service.wire(data, key), 0)])
 
 
 @pytest.fixture
@@ -234,6 +247,8 @@ def make_producer() -> Iterator[MakeProducer]:
         stream: str = STREAM,
         dead_letter_path: Path | None = None,
         refresh: Callable[[], bool] = lambda: False,
+        flow: DestinationFlow | None = None,
+        shard_maps: Any = None,
         **overrides: Any,
     ) -> Producer:
         settings: dict[str, Any] = {
@@ -254,8 +269,10 @@ def make_producer() -> Iterator[MakeProducer]:
             SERVICES[service],
             aws,
             ProducerLimits(**settings),
+            flow=flow or unlimited_flow(),
             dead_letters=dead_letters,
             refresh_credentials=refresh,
+            shard_maps=shard_maps,
         )
         made.append((producer, dead_letters))
         return producer
@@ -281,10 +298,9 @@ def test_partial_failure_resends_only_the_refused_records(
     service: str, make_producer: MakeProducer, adding: str
 ) -> None:
     records = make_records(6, service)
-    throttle = "ProvisionedThroughputExceededException" if service == "kinesis" else "ServiceUnavailableException"
     script: dict[int, dict[int, str]] = {
-        0: {1: throttle, 3: throttle, 4: "InternalFailure"},  # call 1: refuse records 1, 3, 4
-        1: {1: throttle},  # call 2 (records 1, 3, 4): refuse record 3 again (position 1)
+        0: {1: "InternalFailure", 3: "InternalFailure", 4: "InternalFailure"},  # call 1: refuse 1, 3, 4
+        1: {1: "InternalFailure"},  # call 2 (records 1, 3, 4): refuse record 3 again (position 1)
     }
 
     def decide(index: int, call: list[Rec]) -> list[str | None]:
@@ -309,9 +325,57 @@ def test_partial_failure_resends_only_the_refused_records(
     assert stats.bytes_sent == call_bytes(service, records)
     assert stats.calls == 3
     assert stats.retried_records == 3 + 1
-    throttled_calls = 2 if service == "kinesis" else 0  # ServiceUnavailable is transient, not a throttle
-    assert stats.throttles == throttled_calls
+    assert stats.throttles == 0
     assert stats.failed == 0
+
+
+@ADDING
+@SERVICE_NAMES
+def test_records_refused_for_throughput_are_sent_again_without_using_up_retries(
+    service: str, make_producer: MakeProducer, adding: str
+) -> None:
+    """More refusals than max_retries allows, all for throughput: every record lands, nothing fails."""
+    records = make_records(6, service)
+    capacity = CAPACITY[service]
+
+    def decide(index: int, call: list[Rec]) -> list[str | None]:
+        # The first five calls refuse every other record for throughput.
+        return [capacity if index < 5 and i % 2 else None for i in range(len(call))]
+
+    aws = FakeAws(decide)
+    producer = make_producer(aws, service, max_retries=1)
+    add_records(producer, records, adding)
+    producer.flush()
+
+    assert aws.ack_counts() == Counter(records)
+    assert len(aws.calls) > 2, "more calls than max_retries would allow"
+    stats = producer.stats
+    assert (stats.records_sent, stats.failed, stats.retried_records) == (6, 0, 0)
+    assert stats.throttles >= 2
+    assert producer.flow.stats.refused[capacity] >= 3
+
+
+@pytest.mark.parametrize("service", ["kinesis", "firehose"])
+def test_throughput_refusals_for_too_long_fail_the_run(
+    service: str, make_producer: MakeProducer, tmp_path: Path
+) -> None:
+    """Nothing accepted for stall_timeout_seconds while records wait for capacity: undeliverable."""
+    capacity = CAPACITY[service]
+    records = make_records(3, service)
+    dead_path = tmp_path / "dead.jsonl"
+    aws = FakeAws(lambda index, call: [capacity] * len(call))
+    producer = make_producer(aws, service, stall_timeout_seconds=0.5, dead_letter_path=dead_path)
+    started = time.monotonic()
+    for data, key in records:
+        add(producer, data, key)
+    with pytest.raises(DeliveryError) as raised:
+        producer.flush()
+    assert time.monotonic() - started < 10
+    message = str(raised.value)
+    assert "ThroughputStalled" in message and "stall_timeout_seconds" in message and capacity in message
+    assert "add shards" in message
+    assert producer.stats.snapshot()["failed"] == 3
+    assert len(read_dead_letters(dead_path)) == 3
 
 
 def test_short_answer_counts_missing_records_as_refused(make_producer: MakeProducer) -> None:
@@ -337,8 +401,10 @@ def test_short_answer_counts_missing_records_as_refused(make_producer: MakeProdu
 
 # -- call-level transient failures ----------------------------------------------------------------
 
+#: What each service answers a record (or a call) beyond its capacity with.
+CAPACITY = {"kinesis": "ProvisionedThroughputExceededException", "firehose": "ServiceUnavailableException"}
+
 TRANSIENT = {
-    "throttle-400": (lambda: client_error("ProvisionedThroughputExceededException", 400), True),
     "internal-500": (lambda: client_error("InternalFailure", 500), False),
     "unknown-503": (lambda: client_error("SomethingNew", 503), False),
     "connection": (lambda: EndpointConnectionError(endpoint_url=ENDPOINT), False),
@@ -366,6 +432,20 @@ def test_call_level_transient_errors_are_retried_then_succeed(
     assert stats.throttles == (2 if is_throttle else 0)
 
 
+@SERVICE_NAMES
+def test_a_call_refused_whole_for_throughput_is_sent_again_whole(service: str, make_producer: MakeProducer) -> None:
+    records = make_records(5, service)
+    aws = FakeAws(lambda index, call: client_error(CAPACITY[service], 400) if index < 3 else None)
+    producer = make_producer(aws, service, max_retries=1)
+    for data, key in records:
+        add(producer, data, key)
+    producer.flush()
+    assert aws.ack_counts() == Counter(records)
+    assert len(aws.calls) == 4
+    assert (producer.stats.retried_records, producer.stats.failed, producer.stats.throttles) == (0, 0, 3)
+    assert producer.flow.stats.refused == {CAPACITY[service]: 15}
+
+
 # -- retries exhausted ----------------------------------------------------------------------------
 
 
@@ -375,11 +455,11 @@ def test_call_level_transient_errors_are_retried_then_succeed(
 def test_retries_exhausted_raise_and_dead_letter(
     level: str, service: str, make_producer: MakeProducer, adding: str, tmp_path: Path
 ) -> None:
-    code = "ProvisionedThroughputExceededException" if service == "kinesis" else "ServiceUnavailableException"
+    code = "InternalFailure"
 
     def decide(index: int, call: list[Rec]) -> Any:
         if level == "call":
-            return client_error(code, 400)
+            return client_error(code, 500)
         return [code] * len(call)
 
     max_retries = 2
@@ -532,7 +612,7 @@ def test_expired_static_credentials_fail_with_a_role_arn_hint(make_producer: Mak
 
 def test_expired_static_credentials_after_retries_count_every_attempt(make_producer: MakeProducer) -> None:
     def decide(index: int, call: list[Rec]) -> Any:
-        return client_error("ProvisionedThroughputExceededException" if index < 2 else "ExpiredTokenException")
+        return client_error("InternalFailure" if index < 2 else "ExpiredTokenException", 500 if index < 2 else 400)
 
     aws = FakeAws(decide)
     producer = make_producer(aws)
@@ -788,7 +868,7 @@ def test_per_key_order_survives_partial_failures(make_producer: MakeProducer, ad
     for data, key in aws.acked:
         landed[key].append(data)
     assert landed == expected  # per key, acknowledged in input order
-    assert producer.stats.retried_records > 0  # the refusals really happened
+    assert producer.flow.stats.refused["ProvisionedThroughputExceededException"] > 0  # the refusals happened
 
 
 def test_per_key_hot_key_buffer_stays_bounded(make_producer: MakeProducer) -> None:

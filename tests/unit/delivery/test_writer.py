@@ -12,6 +12,7 @@ from target_kinesis.config.destinations import Destination, Rule
 from target_kinesis.delivery.encoding import Encoder
 from target_kinesis.delivery.partition_keys import PartitionKeys
 from target_kinesis.delivery.privacy import Privacy
+from target_kinesis.delivery.producer import Pacing
 from target_kinesis.delivery.routing import Router
 from target_kinesis.delivery.stats import DestinationStats
 from target_kinesis.delivery.writer import PROGRESS_SECONDS, EventWriter
@@ -27,8 +28,11 @@ class FakeProducer:
         self.stats = DestinationStats()
         self.added: list[tuple[bytes, str | None]] = []
 
-    def add_all(self, records: list[tuple[int, str | None, int, bytes]]) -> None:
-        for _, key, size, wire in records:
+    def pacing(self) -> Pacing:
+        return Pacing(shards=0, records_per_second=None, bytes_per_second=None, refused={}, waited=0.0, elapsed=0.0)
+
+    def add_all(self, records: list[tuple[int, str | None, int, bytes, int]]) -> None:
+        for _, key, size, wire, _ in records:
             data = payload_of(wire)
             assert size == self.service.record_size(data, key) and wire == self.service.wire(data, key)
             self.added.append((data, key))

@@ -74,7 +74,7 @@ def one_process(lines: list[bytes]) -> list[tuple[int, str | None, dict[str, Any
             pipelines[stream] = StreamPipeline.from_schema_message(message, SETTINGS.event_spec(stream), validate=True)
             continue
         encoder.encode(pipelines[stream].event(message["record"], message.get("time_extracted")), out)
-    return [(d, key, decoded(wire)) for d, key, _, wire in out]
+    return [(d, key, decoded(wire)) for d, key, _, wire, _ in out]
 
 
 # -- RecordMapper -------------------------------------------------------------------------------
@@ -103,7 +103,7 @@ def test_record_mapper_makes_what_one_process_makes() -> None:
         mapper.schema(raw)
     chunk = mapper.map_lines(lines[2:])
     expected = one_process(lines)
-    assert [(d, key, decoded(wire)) for d, key, _, wire in chunk.records()] == expected
+    assert [(d, key, decoded(wire)) for d, key, _, wire, _ in chunk.records()] == expected
     assert chunk.stop is None
     assert chunk.ends == [1, 2, 3, 4]
     assert [d for d, *_ in chunk.records()] == [1, 0, 1, 1], "identify -> firehose:f, the rest -> kinesis:k"
@@ -112,7 +112,7 @@ def test_record_mapper_makes_what_one_process_makes() -> None:
     last = chunk.records()[-1]
     assert b'"total":1234567890.123456789' in payload_of(last[3]), "the number, exactly"
     assert expected[1][2]["traits"]["email"] != " Ada@Example.com ", "hash_fields applied"
-    for d, key, size, wire in chunk.records():
+    for d, key, size, wire, _ in chunk.records():
         service = SERVICES[encoder_for(SETTINGS).destinations[d].service]
         assert size == service.record_size(payload_of(wire), key)
     # Handed over as one run per destination.

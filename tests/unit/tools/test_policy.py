@@ -73,9 +73,9 @@ def _expected_permissions(kinesis_arn: str, firehose_arn: str, preflight: bool =
             {
                 "Sid": "KinesisWrite",
                 "Effect": "Allow",
-                "Action": ["kinesis:DescribeStreamSummary", "kinesis:PutRecords"]
+                "Action": ["kinesis:DescribeStreamSummary", "kinesis:ListShards", "kinesis:PutRecords"]
                 if preflight
-                else ["kinesis:PutRecords"],
+                else ["kinesis:ListShards", "kinesis:PutRecords"],
                 "Resource": [kinesis_arn],
             },
         ],
@@ -111,7 +111,7 @@ def test_streams_of_one_service_share_one_statement_with_sorted_resources() -> N
         {
             "Sid": "KinesisWrite",
             "Effect": "Allow",
-            "Action": ["kinesis:DescribeStreamSummary", "kinesis:PutRecords"],
+            "Action": ["kinesis:DescribeStreamSummary", "kinesis:ListShards", "kinesis:PutRecords"],
             "Resource": [
                 f"arn:aws:kinesis:eu-west-1:{ACCOUNT}:stream/alpha",
                 f"arn:aws:kinesis:eu-west-1:{ACCOUNT}:stream/zeta",
@@ -164,6 +164,7 @@ def test_the_aws_managed_kinesis_key_needs_no_statement() -> None:
     documents = build_policies(_settings(), ACCOUNT, {KINESIS: "alias/aws/kinesis"})
     assert policy_actions(documents["permissions_policy"]) == {
         "kinesis:PutRecords",
+        "kinesis:ListShards",
         "kinesis:DescribeStreamSummary",
         "firehose:PutRecordBatch",
         "firehose:DescribeDeliveryStream",

@@ -1,0 +1,414 @@
+"""Writing at the stream's capacity: budgets per shard and per delivery stream (pure, clock injected).
+
+A Kinesis shard takes 1,000 records and 1 MiB a second; a record sent beyond that is refused
+and has to be sent again, and on a shard shared with other producers each refusal is capacity
+they lose too. So a record takes its shard's budget before it is sent, and waits while the
+budget is spent; other shards' records go meanwhile.
+
+Each budget is a pair of token buckets (records and bytes) whose rate adapts: it is cut when
+AWS refuses anyway (another producer, a hot shard, a Firehose quota nobody told us:
+multiplicative decrease) and grows back while calls are accepted (additive increase), never
+above its ceiling (the shard's capacity times `rate_limit_percent`, or the caps
+`max_records_per_second` / `max_bytes_per_second`). A budget without a ceiling (a Firehose
+stream without caps, a Kinesis stream whose map could not be read) starts at the smallest
+capacity such a stream has (one shard; Firehose's smallest default quota, 1 MiB/s) and grows
+quickly while everything is accepted (slow start, as TCP does); at the first refusal it
+settles just under the rate it was achieving. Sending freely until then refused about one
+record in eight in the first seconds against a 1 MiB/s delivery stream.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from target_kinesis.aws.kinesis import SHARD_BYTES_PER_SECOND, SHARD_RECORDS_PER_SECOND
+from target_kinesis.config.settings import Settings
+from target_kinesis.delivery.shards import ShardMap
+
+Clock = Callable[[], float]
+
+#: How much unused capacity a budget saves up: a burst of at most this many seconds' worth.
+#: Short, so that a budget never sends a second's quota at once into a shard that (as AWS's
+#: own accounting may) counts it within one second.
+BURST_SECONDS = 0.2
+#: On a refusal the rate is multiplied by the share of the call's records (for that shard) that
+#: were accepted, at least DECREASE_FLOOR and at most DECREASE (when the share is unknown: DECREASE):
+#: a shard that took a quarter of what it was offered has about a quarter of the rate to give...
+DECREASE = 0.85
+DECREASE_FLOOR = 0.3
+#: ...at most once per this many seconds (one answer refusing 300 records is one signal).
+DECREASE_EVERY_SECONDS = 0.5
+#: While calls are accepted the rate grows by this share of its ceiling a second...
+INCREASE_PER_SECOND = 0.03
+#: ...or, for a budget without a ceiling (its capacity unknown), by this share of itself up to
+#: what the stream accepted when it last refused, and by PROBE_PER_SECOND of that above it
+#: (capacity that was found is approached quickly, and passed carefully).
+GROWTH_PER_SECOND = 0.10
+PROBE_PER_SECOND = 0.01
+#: A budget without a ceiling is set, on a refusal, to at least this share of what the stream
+#: accepted over the last LEARN_WINDOW_SECONDS: what got through is what there is.
+ACCEPTED_SHARE_KEPT = 0.95
+#: A rate is never cut below this share of its ceiling (or of the rate it was learned at).
+MIN_SHARE = 0.02
+#: A budget without a ceiling learns its first rate from what was accepted in this window
+#: (at least LEARN_MIN_SECONDS long, so that a first burst is not taken for a rate).
+LEARN_WINDOW_SECONDS = 2.0
+LEARN_MIN_SECONDS = 1.0
+#: The least rate a learned budget starts from, when little was accepted yet: the smallest
+#: capacity a stream has (one Kinesis shard; Firehose's smallest default quota is 1 MiB/s).
+FLOOR_RECORDS_PER_SECOND = float(SHARD_RECORDS_PER_SECOND)
+FLOOR_BYTES_PER_SECOND = float(SHARD_BYTES_PER_SECOND)
+#: Slow start: a budget without a ceiling, refused nothing yet, grows by this share of itself a
+#: second (from the floors to a 5 MiB/s Firehose quota in about 4 s).
+SLOW_START_PER_SECOND = 0.5
+#: ...up to this many times the floors, far above what one process sends.
+SLOW_START_MAX = 1000
+
+
+class TokenBucket:
+    """Tokens refilled at `rate` a second, at most `BURST_SECONDS` worth; `rate` None: unlimited."""
+
+    __slots__ = ("_capacity", "_rate", "_tokens", "_updated")
+
+    def __init__(self, rate: float | None, now: float) -> None:
+        self._rate = rate
+        self._capacity = _capacity(rate)
+        self._tokens = self._capacity
+        self._updated = now
+
+    @property
+    def rate(self) -> float | None:
+        return self._rate
+
+    @property
+    def capacity(self) -> float:
+        """The most it holds: what may go at once (inf when unlimited)."""
+        return self._capacity
+
+    def set_rate(self, rate: float | None, now: float) -> None:
+        self._refill(now)
+        self._rate = rate
+        self._capacity = _capacity(rate)
+        self._tokens = min(self._tokens, self._capacity)
+
+    def empty(self, now: float) -> None:
+        """AWS says the stream is full right now: nothing saved up is ours any more."""
+        self._refill(now)
+        self._tokens = min(self._tokens, 0.0)
+
+    def _refill(self, now: float) -> None:
+        if self._rate is not None and now > self._updated:
+            self._tokens = min(self._capacity, self._tokens + (now - self._updated) * self._rate)
+        self._updated = now
+
+    def has(self, amount: float, now: float, *, divisible: bool = False) -> bool:
+        """Whether `amount` may be taken now. An amount above the burst that cannot be divided
+        (one huge record) may be taken when the bucket is full, and leaves it in debt: the rate
+        still holds over time. A `divisible` one (a run of records) never fits: split it."""
+        if self._rate is None:
+            return True
+        self._refill(now)
+        if divisible:
+            return self._tokens + _EPSILON >= amount
+        return self._tokens + _EPSILON >= min(amount, self._capacity)
+
+    def take(self, amount: float) -> None:
+        if self._rate is not None:
+            self._tokens -= amount
+
+    def wait(self, amount: float, now: float) -> float:
+        """Seconds until `amount` may be taken (0 when it may be now)."""
+        if self._rate is None:
+            return 0.0
+        self._refill(now)
+        missing = min(amount, self._capacity) - self._tokens
+        return max(0.0, missing / self._rate) if self._rate > 0 else math.inf
+
+
+#: Clocks are floats: a wait computed to the token must not come back a hair short.
+_EPSILON = 1e-6
+
+
+def _capacity(rate: float | None) -> float:
+    return math.inf if rate is None else max(rate * BURST_SECONDS, 1.0)
+
+
+@dataclass
+class Budget:
+    """What one shard (or one delivery stream) may take a second: records and bytes."""
+
+    #: The most it may ever use a second (None: no ceiling is known).
+    records_ceiling: float | None
+    bytes_ceiling: float | None
+    clock: Clock
+    #: Without any ceiling: start at the floors and grow quickly until the first refusal
+    #: (else: unlimited until the first refusal).
+    slow_start: bool = False
+    #: Unlimited budgets learn a rate at their first refusal (see the module docstring).
+    records: TokenBucket = field(init=False)
+    size: TokenBucket = field(init=False)
+    _base: tuple[float | None, float | None] = field(init=False)
+    #: Without a ceiling: what the stream accepted a second when it last refused (records, bytes).
+    _found: tuple[float, float] = field(init=False, default=(0.0, 0.0))
+    _last_decrease: float = field(init=False, default=-math.inf)
+    _last_update: float = field(init=False)
+    #: (time, records, bytes) accepted recently, for budgets without a ceiling (see `_achieved`).
+    _accepted: deque[tuple[float, int, int]] = field(init=False, default_factory=deque)
+
+    def __post_init__(self) -> None:
+        now = self.clock()
+        unknown = self.records_ceiling is None and self.bytes_ceiling is None
+        self.slow_start = self.slow_start and unknown
+        if self.slow_start:
+            self._base = (FLOOR_RECORDS_PER_SECOND, FLOOR_BYTES_PER_SECOND)
+        else:
+            self._base = (self.records_ceiling, self.bytes_ceiling)
+        self.records = TokenBucket(self._base[0], now)
+        self.size = TokenBucket(self._base[1], now)
+        self._last_update = now
+
+    @property
+    def limited(self) -> bool:
+        return self.records.rate is not None or self.size.rate is not None
+
+    def fits(self, records: int, size: int, now: float, *, divisible: bool = False) -> bool:
+        return self.records.has(records, now, divisible=divisible) and self.size.has(size, now, divisible=divisible)
+
+    def take(self, records: int, size: int) -> None:
+        self.records.take(records)
+        self.size.take(size)
+
+    def wait(self, records: int, size: int, now: float) -> float:
+        return max(self.records.wait(records, now), self.size.wait(size, now))
+
+    def accepted(self, records: int, size: int, now: float) -> None:
+        """AWS took records: the rate grows back towards its ceiling (or what was found)."""
+        if self.records_ceiling is None and self.bytes_ceiling is None:
+            self._accepted.append((now, records, size))
+            while self._accepted and self._accepted[0][0] < now - LEARN_WINDOW_SECONDS:
+                self._accepted.popleft()
+        if not self.limited:
+            return
+        elapsed = now - self._last_update
+        self._last_update = now
+        if elapsed <= 0:
+            return
+        for bucket, base, found in (
+            (self.records, self._base[0], self._found[0]),
+            (self.size, self._base[1], self._found[1]),
+        ):
+            rate = bucket.rate
+            if rate is None or base is None:
+                continue
+            if self._ceiling_of(bucket) is not None:
+                grown = min(base, rate + base * INCREASE_PER_SECOND * elapsed)
+            elif self.slow_start:  # (bounded: a slow tap must not grow it without end)
+                grown = min(rate * (1 + SLOW_START_PER_SECOND) ** elapsed, base * SLOW_START_MAX)
+            elif rate < found:  # back up quickly to what the stream took when it last refused
+                grown = min(found, rate * (1 + GROWTH_PER_SECOND) ** elapsed)
+            else:  # then past it carefully: the stream may have more now
+                grown = rate + max(found, base) * PROBE_PER_SECOND * elapsed
+            if grown != rate:
+                bucket.set_rate(grown, now)
+
+    def refused(self, now: float, accepted_share: float | None = None, sent_at: float | None = None) -> None:
+        """AWS refused for throughput: cut the rate, by the share of what was offered that it
+        accepted when known (see DECREASE). One cut answers every call sent before it: a call
+        `sent_at` an earlier time is not a new signal, and cuts are DECREASE_EVERY_SECONDS apart."""
+        if sent_at is not None and sent_at < self._last_decrease:
+            return
+        self.records.empty(now)
+        self.size.empty(now)
+        if now - self._last_decrease < DECREASE_EVERY_SECONDS:
+            return
+        self._last_decrease = now
+        self._last_update = now
+        factor = DECREASE if accepted_share is None else min(DECREASE, max(DECREASE_FLOOR, accepted_share))
+        if self.records_ceiling is None and self.bytes_ceiling is None:
+            self._cut_to_achieved(now, factor)
+            return
+        for bucket, base in ((self.records, self._base[0]), (self.size, self._base[1])):
+            rate = bucket.rate
+            if rate is not None and base is not None:
+                bucket.set_rate(max(base * MIN_SHARE, rate * factor), now)
+
+    def _achieved(self, now: float) -> tuple[float, float]:
+        """Records and bytes a second the stream accepted lately (over at least LEARN_MIN_SECONDS,
+        so that a first burst into a stream that had saved up capacity is not taken for a rate)."""
+        if not self._accepted:
+            return 0.0, 0.0
+        window = max(min(LEARN_WINDOW_SECONDS, now - self._accepted[0][0]), LEARN_MIN_SECONDS)
+        return (
+            sum(entry[1] for entry in self._accepted) / window,
+            sum(entry[2] for entry in self._accepted) / window,
+        )
+
+    def _cut_to_achieved(self, now: float, factor: float) -> None:
+        """A budget without a ceiling: what got through lately is what the stream has for us, so
+        the rate goes to just under it (or to `factor` of itself, when that is more). At the
+        first refusal, when little may have got through yet, to at least `factor` of the floors
+        (the smallest capacity a stream has)."""
+        achieved = self._achieved(now)
+        self._found = achieved
+        self.slow_start = False
+        if not self.limited:
+            self._base = (max(achieved[0], FLOOR_RECORDS_PER_SECOND), max(achieved[1], FLOOR_BYTES_PER_SECOND))
+        for bucket, got, floor in (
+            (self.records, achieved[0], FLOOR_RECORDS_PER_SECOND),
+            (self.size, achieved[1], FLOOR_BYTES_PER_SECOND),
+        ):
+            rate = floor if bucket.rate is None else bucket.rate
+            bucket.set_rate(max(rate * factor, got * ACCEPTED_SHARE_KEPT, floor * MIN_SHARE), now)
+
+    def _ceiling_of(self, bucket: TokenBucket) -> float | None:
+        return self.records_ceiling if bucket is self.records else self.bytes_ceiling
+
+
+@dataclass
+class FlowStats:
+    """What pacing did, for the summary and the progress line (thread-safe through its owner)."""
+
+    refused: dict[str, int] = field(default_factory=dict)
+    #: Seconds the producer's caller spent waiting for capacity (a full backlog of paced records).
+    waited: float = 0.0
+
+    def refusal(self, code: str, records: int) -> None:
+        self.refused[code] = self.refused.get(code, 0) + records
+
+
+class DestinationFlow:
+    """The budgets of one destination: one per shard (Kinesis with a shard map), one for the
+    whole stream (always: its caps, and what adapts to refusals that name no shard)."""
+
+    def __init__(
+        self,
+        shard_ids: Sequence[str],
+        *,
+        shard_records_per_second: float | None,
+        shard_bytes_per_second: float | None,
+        records_per_second: float | None,
+        bytes_per_second: float | None,
+        clock: Clock,
+        slow_start: bool = False,
+    ) -> None:
+        self.clock = clock
+        self.shard_ids = tuple(shard_ids)
+        self._shard_rates = (shard_records_per_second, shard_bytes_per_second)
+        self.shards = [Budget(*self._shard_rates, clock) for _ in self.shard_ids]
+        self.stream = Budget(records_per_second, bytes_per_second, clock, slow_start and not self.shard_ids)
+        self.stats = FlowStats()
+
+    def reshard(self, shard_ids: Sequence[str]) -> None:
+        """A new map: shards still open keep their budgets, new ones start fresh."""
+        old = dict(zip(self.shard_ids, self.shards, strict=True))
+        self.shard_ids = tuple(shard_ids)
+        self.shards = [old.get(shard_id) or Budget(*self._shard_rates, self.clock) for shard_id in self.shard_ids]
+
+    @property
+    def paced(self) -> bool:
+        """Whether any budget limits sending now (else records need no accounting at all)."""
+        return bool(self.shards) or self.stream.limited
+
+    def capacity(self) -> tuple[float | None, float | None]:
+        """(records/s, bytes/s) this destination may use at most now; None when unknown."""
+        if self.shards:
+            records = sum(b.records.rate or 0.0 for b in self.shards)
+            size = sum(b.size.rate or 0.0 for b in self.shards)
+            stream_records, stream_bytes = self.stream.records.rate, self.stream.size.rate
+            return (
+                min(records, stream_records) if stream_records is not None else records,
+                min(size, stream_bytes) if stream_bytes is not None else size,
+            )
+        return self.stream.records.rate, self.stream.size.rate
+
+    def fits(self, shard: int, records: int, size: int, now: float) -> bool:
+        if not self.stream.fits(records, size, now):
+            return False
+        return not self.shards or self.shards[shard].fits(records, size, now)
+
+    def take(self, shard: int, records: int, size: int) -> None:
+        self.stream.take(records, size)
+        if self.shards:
+            self.shards[shard].take(records, size)
+
+    def fits_all(self, per_shard: Iterable[tuple[int, int, int]], records: int, size: int, now: float) -> bool:
+        """Whether a run may go whole: (shard, records, bytes) for each shard it touches. A run
+        larger than a budget's burst never does (its records go one by one instead)."""
+        if not self.stream.fits(records, size, now, divisible=True):
+            return False
+        return not self.shards or all(self.shards[s].fits(n, b, now, divisible=True) for s, n, b in per_shard)
+
+    def records_rate(self, shard: int) -> float | None:
+        """Records a second `shard` may take now (its budget and the stream's); None: no limit."""
+        rates = [self.stream.records.rate]
+        if self.shards:
+            rates.append(self.shards[shard].records.rate)
+        known = [rate for rate in rates if rate is not None]
+        return min(known) if known else None
+
+    def burst(self, shard: int) -> tuple[float, float]:
+        """(records, bytes) that may go to `shard` at once at most (inf: no limit)."""
+        budgets = [self.stream, self.shards[shard]] if self.shards else [self.stream]
+        return min(b.records.capacity for b in budgets), min(b.size.capacity for b in budgets)
+
+    def take_all(self, per_shard: Iterable[tuple[int, int, int]], records: int, size: int) -> None:
+        self.stream.take(records, size)
+        if self.shards:
+            for s, n, b in per_shard:
+                self.shards[s].take(n, b)
+
+    def wait(self, shard: int, records: int, size: int, now: float) -> float:
+        wait = self.stream.wait(records, size, now)
+        if self.shards:
+            wait = max(wait, self.shards[shard].wait(records, size, now))
+        return wait
+
+    def accepted(self, records: int, size: int) -> None:
+        """AWS took records: every budget that was cut grows back (additive increase is a
+        matter of time without refusals, whichever shard the records were for)."""
+        now = self.clock()
+        self.stream.accepted(records, size, now)
+        for budget in self.shards:
+            budget.accepted(0, 0, now)
+
+    def refused(
+        self,
+        code: str,
+        records: int,
+        by_shard: Mapping[int, tuple[int, int]] | None,
+        accepted_share: float | None,
+        sent_at: float | None = None,
+    ) -> None:
+        """Records refused for throughput by a call sent at `sent_at`. `by_shard`: (offered,
+        refused) of the call per shard, for refusals that name their shard (Kinesis per-record
+        ones); those shards slow down, each by what it accepted. Otherwise the whole stream slows
+        down (by `accepted_share` of the call)."""
+        now = self.clock()
+        self.stats.refusal(code, records)
+        if by_shard is None or not self.shards:
+            self.stream.refused(now, accepted_share, sent_at)
+            return
+        for shard, (offered, refused) in by_shard.items():
+            if refused and shard < len(self.shards):
+                self.shards[shard].refused(now, (offered - refused) / offered if offered else 0.0, sent_at)
+
+
+def flow_for(settings: Settings, shard_map: ShardMap | None) -> DestinationFlow:
+    """The budgets of one destination: a shard's capacity times `rate_limit_percent` for each
+    shard of its map (Kinesis), and the caps `max_records_per_second` / `max_bytes_per_second`
+    for the whole stream. A stream with neither (Firehose without caps, a Kinesis stream whose map
+    could not be read) starts slowly (see SLOW_START_PER_SECOND)."""
+    share = settings.rate_limit_percent / 100
+    return DestinationFlow(
+        shard_map.ids if shard_map is not None else (),
+        shard_records_per_second=SHARD_RECORDS_PER_SECOND * share,
+        shard_bytes_per_second=SHARD_BYTES_PER_SECOND * share,
+        records_per_second=settings.max_records_per_second,
+        bytes_per_second=settings.max_bytes_per_second,
+        clock=time.monotonic,
+        slow_start=True,
+    )

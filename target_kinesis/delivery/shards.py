@@ -1,0 +1,104 @@
+"""Which Kinesis shard a record goes to: the MD5 of its partition key against the shards' ranges.
+
+Kinesis places a record on the open shard whose hash-key range holds the MD5 of its partition
+key, read as a 128-bit big-endian number (or its ExplicitHashKey). Knowing the map lets the
+producer pace each shard on its own: one hot shard waits while the others go. The map is read
+with ListShards at start-up and again when AWS places a record where the map did not predict
+(resharding, on-demand scaling).
+
+Comparisons are made on the 16-byte digests themselves: big-endian bytes order exactly as the
+numbers do, and bisecting a list of bytes runs in C.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from target_kinesis.aws.errors import AwsCallFailed
+
+HASH_BYTES = 16
+#: A map that stands for "no map": every record on one pseudo-shard, paced per destination.
+NO_MAP_VERSION = 0
+
+
+def hash_key_bytes(partition_key: str) -> bytes:
+    """The 128-bit hash key Kinesis derives from a partition key, as 16 big-endian bytes."""
+    return hashlib.md5(partition_key.encode("utf-8")).digest()  # Kinesis's placement, not security
+
+
+@dataclass(frozen=True)
+class ShardMap:
+    """The open shards of a stream, ordered by their starting hash key."""
+
+    #: Shard ids, in order of their ranges.
+    ids: tuple[str, ...]
+    #: Starting hash keys (16 big-endian bytes), in the same order.
+    starts: tuple[bytes, ...]
+    #: Increases with each reading of the map, so work done under an older one can be told apart.
+    version: int = 1
+    _starts: list[bytes] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_starts", list(self.starts))
+
+    @classmethod
+    def of(cls, shards: Sequence[tuple[str, int]], version: int = 1) -> ShardMap:
+        """From (shard id, starting hash key) pairs of the open shards, in any order."""
+        ordered = sorted(shards, key=lambda shard: shard[1])
+        return cls(
+            tuple(shard_id for shard_id, _ in ordered),
+            tuple(start.to_bytes(HASH_BYTES, "big") for _, start in ordered),
+            version,
+        )
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def index_of_hash(self, hash_key: bytes) -> int:
+        """The shard (its index in `ids`) whose range holds a 16-byte hash key."""
+        return bisect_right(self._starts, hash_key) - 1
+
+    def index_of(self, partition_key: str) -> int:
+        """The shard a record with this partition key lands on."""
+        if len(self._starts) == 1:
+            return 0
+        return bisect_right(self._starts, hash_key_bytes(partition_key)) - 1
+
+
+class ShardMapReader:
+    """One Kinesis destination's shard map: read at start-up and again when AWS places records
+    where the map did not predict. Kept in `shared`, the dict (destination index -> map) the
+    encoder of this process predicts shards with, so both see the same map.
+
+    `list_open_shards` is the AWS call (aws.kinesis.list_shards, bound to a client and stream).
+    """
+
+    def __init__(
+        self, list_open_shards: Callable[[], list[tuple[str, int]]], index: int, shared: dict[int, ShardMap]
+    ) -> None:
+        self._list = list_open_shards
+        self._index = index
+        self._shared = shared
+        #: Why the map could not be read, when it could not.
+        self.failure = ""
+
+    def current(self) -> ShardMap | None:
+        return self._shared.get(self._index)
+
+    def reread(self) -> ShardMap | None:
+        """Read the map again; None (and `failure` says why) when it cannot be read."""
+        try:
+            shards = self._list()
+        except AwsCallFailed as exc:
+            self.failure = f"{exc.error.code}: {exc.error.message}"
+            return None
+        if not shards:
+            self.failure = "ListShards named no open shard"
+            return None
+        old = self.current()
+        fresh = ShardMap.of(shards, version=(old.version + 1) if old is not None else 1)
+        self._shared[self._index] = fresh
+        return fresh
