@@ -4,6 +4,11 @@ One SCHEMA message for stream ``orders`` (key ``order_id``, replication key ``cr
 N RECORD messages of nested order events (~450 bytes a line), a STATE message every
 10,000 records and one at the end.
 
+With ``--hot-share F`` (0 to 1): the same records, except that a share F of them, evenly spread
+(with 0.3: 3 records in every 10), have the one ``user_id`` ``HOT_USER_ID``; target-kinesis's
+default partition key is the userId, so they all go to one Kinesis shard (``--capacity``'s
+``kinesis-hot-key``).
+
 With ``--streams N``: N streams (``table_00000`` ...), as a database tap with many tables
 opens them, each with its own schema (6 to 10 properties of mixed types, named after the
 stream's index, so no two schemas are equal): a SCHEMA then its ``--per-stream`` records,
@@ -12,6 +17,7 @@ stream after stream, and one STATE with a bookmark per stream at the end.
 Usage::
 
     python bench/generate.py --records 100000 --out bench/out/orders-100000.singer [--seed 42]
+    python bench/generate.py --records 40000 --hot-share 0.3 --out bench/out/orders-hot.singer
     python bench/generate.py --streams 2000 [--per-stream 1] --out bench/out/streams.singer
 """
 
@@ -40,6 +46,7 @@ except ImportError:  # pragma: no cover
 
 STREAM = "orders"
 STATE_EVERY = 10_000
+HOT_USER_ID = "usr_hot"  # the one user of --hot-share's records
 EPOCH = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 
 SCHEMA = {
@@ -148,13 +155,24 @@ def _state(value: str | None) -> bytes:
     return _dumps({"type": "STATE", "value": {"bookmarks": bookmarks}})
 
 
-def lines(records: int, seed: int = 42) -> Iterator[bytes]:
-    """Yield the Singer lines (without newline) of an input of ``records`` records."""
+def is_hot(i: int, hot_per_mille: int) -> bool:
+    """Whether record ``i`` is one of the hot user's: ``hot_per_mille`` in every 1,000, evenly spread."""
+    return (i + 1) * hot_per_mille // 1000 > i * hot_per_mille // 1000
+
+
+def lines(records: int, seed: int = 42, hot_share: float = 0.0) -> Iterator[bytes]:
+    """Yield the Singer lines (without newline) of an input of ``records`` records; with
+    ``hot_share``, that share of the records (evenly spread) has user_id ``HOT_USER_ID``."""
+    if not 0.0 <= hot_share <= 1.0:
+        raise ValueError(f"hot_share must be between 0 and 1, not {hot_share}")
+    hot_per_mille = round(hot_share * 1000)
     rng = random.Random(seed)
     yield _dumps(SCHEMA)
     last = None
     for i in range(records):
         rec = make_record(rng, i)
+        if hot_per_mille and is_hot(i, hot_per_mille):
+            rec["user_id"] = HOT_USER_ID  # after make_record: the other fields are the plain input's
         last = rec["created_at"]
         yield _dumps({"type": "RECORD", "stream": STREAM, "record": rec})
         if (i + 1) % STATE_EVERY == 0:
@@ -252,9 +270,12 @@ def stream_lines(streams: int, per_stream: int = 1, seed: int = 42) -> Iterator[
     yield _dumps({"type": "STATE", "value": {"bookmarks": bookmarks}})
 
 
-def write(records: int, out: str, seed: int = 42) -> dict:
+def write(records: int, out: str, seed: int = 42, hot_share: float = 0.0) -> dict:
     """Write the input atomically to ``out``; return stats."""
-    return write_lines(lines(records, seed), records, out)
+    stats = write_lines(lines(records, seed, hot_share), records, out)
+    if hot_share:
+        stats.update(hot_share=hot_share, hot_user_id=HOT_USER_ID)
+    return stats
 
 
 def write_streams(streams: int, per_stream: int, out: str, seed: int = 42) -> dict:
@@ -305,16 +326,21 @@ def main(argv: list[str] | None = None) -> int:
     what.add_argument("--records", type=int, help="number of RECORD messages (stream `orders`)")
     what.add_argument("--streams", type=int, help="number of streams, each with its own schema")
     parser.add_argument("--per-stream", type=int, default=1, help="records per stream with --streams (default 1)")
+    parser.add_argument(
+        "--hot-share", type=float, default=0.0, help=f"share of the records (0..1) whose user_id is {HOT_USER_ID!r}"
+    )
     parser.add_argument("--out", required=True, help="output file ('-' for stdout)")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     if min(args.records or 0, args.streams or 0, args.per_stream) < 0:
         parser.error("--records, --streams and --per-stream must be >= 0")
+    if not 0.0 <= args.hot_share <= 1.0 or (args.hot_share and args.streams is not None):
+        parser.error("--hot-share is a share between 0 and 1, for --records")
     if args.streams is not None:
         source = stream_lines(args.streams, args.per_stream, args.seed)
         records = args.streams * args.per_stream
     else:
-        source = lines(args.records, args.seed)
+        source = lines(args.records, args.seed, args.hot_share)
         records = args.records
     if args.out == "-":
         out = sys.stdout.buffer

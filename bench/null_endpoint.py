@@ -19,20 +19,32 @@ Control endpoints (for the harness):
 * ``POST /__reset``  -> zero the counters, answers the counters as they were.
 * ``GET /__health``  -> ``ok``.
 
+Every Kinesis stream has ``--shards N`` open shards (default 256), ``shardId-000000000000`` on,
+splitting the hash-key space evenly as CreateStream does (shard i starts at i * (2^128 // N),
+the last one ends at 2^128 - 1). ``ListShards``, ``DescribeStream`` and
+``DescribeStreamSummary`` show them, and ``PutRecords`` / ``PutRecord`` answer each record with
+the ShardId its partition key's MD5 falls in (a producer that checks where AWS placed a record
+sees the map it read hold). The endpoint enforces no limit: it stands for a stream too large to
+be the bottleneck. The partition keys are cut out of the body with ``bytes.split`` (the body is
+parsed as JSON only when a key holds an escape or an ExplicitHashKey is given).
+
 Usage::
 
-    python bench/null_endpoint.py [PORT]      # PORT 0 or absent: any free port
+    python bench/null_endpoint.py [PORT] [--shards N]   # PORT 0 or absent: any free port
 
 The first line printed on stdout is the chosen port number.
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import json
 import signal
 import sys
 import threading
 import time
+from bisect import bisect_right
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
@@ -43,8 +55,10 @@ CREATED = 1_700_000_000.0  # StreamCreationTimestamp / CreateTimestamp (epoch se
 
 AMZ_JSON = "application/x-amz-json-1.1"
 
-_KINESIS_ENTRY = b'{"SequenceNumber":"1","ShardId":"shardId-000000000000"}'
 _FIREHOSE_ENTRY = b'{"RecordId":"1"}'
+
+HASH_KEY_SPACE = 2**128
+DEFAULT_SHARDS = 256
 
 
 class Counters:
@@ -85,23 +99,106 @@ class Counters:
 
 COUNTERS = Counters()
 
-# Pre-built PutRecords / PutRecordBatch answers, one per batch size (<= 500 keys each).
-_answer_cache: dict[tuple[str, int], bytes] = {}
+
+class ShardMap:
+    """The open shards every Kinesis stream has: ids, even hash-key ranges, placement."""
+
+    def __init__(self, count: int) -> None:
+        if count < 1:
+            raise ValueError("a stream needs at least one shard")
+        self.count = count
+        self.step = HASH_KEY_SPACE // count
+        self.ids = [f"shardId-{i:012d}" for i in range(count)]
+        # starting hash keys as 16 big-endian bytes: they order as the numbers do, bisected in C
+        self.starts = [(i * self.step).to_bytes(16, "big") for i in range(count)]
+        # one PutRecords answer entry per shard, built once
+        self.entries = [f'{{"SequenceNumber":"1","ShardId":"{sid}"}}'.encode() for sid in self.ids]
+
+    def index_of_hash(self, hash_key: int) -> int:
+        return min(hash_key // self.step, self.count - 1)
+
+    def index_of(self, partition_key: bytes) -> int:
+        """The shard of a partition key (its UTF-8 bytes): where the MD5 of the key falls."""
+        return bisect_right(self.starts, hashlib.md5(partition_key, usedforsecurity=False).digest()) - 1
+
+    def describe(self) -> list[dict]:
+        """The shards as ListShards / DescribeStream show them."""
+        return [
+            {
+                "ShardId": sid,
+                "HashKeyRange": {
+                    "StartingHashKey": str(i * self.step),
+                    "EndingHashKey": str(HASH_KEY_SPACE - 1 if i == self.count - 1 else (i + 1) * self.step - 1),
+                },
+                "SequenceNumberRange": {"StartingSequenceNumber": "1"},
+            }
+            for i, sid in enumerate(self.ids)
+        ]
+
+
+SHARDS = ShardMap(DEFAULT_SHARDS)  # serve() sets the one of --shards
+
+_PARTITION_KEY = b'"PartitionKey"'
+
+
+def _placements(body: bytes, records: int) -> list[int]:
+    """The shard index of each record of a PutRecords (or PutRecord) body, in order.
+
+    Cuts each partition key out of the body (``"PartitionKey":"KEY"``, any spacing) without
+    copying the data blobs; parses the body as JSON when a key holds an escape, an
+    ExplicitHashKey is given or the number of keys is not the number of records.
+    """
+    shards = SHARDS
+    if b'"ExplicitHashKey"' not in body:
+        out: list[int] = []
+        find, skip, starts, md5 = body.find, len(_PARTITION_KEY), shards.starts, hashlib.md5
+        pos = find(_PARTITION_KEY)
+        while pos >= 0:  # the shard_of loop inlined: this runs for every record the benchmark sends
+            start = find(b'"', pos + skip)
+            end = find(b'"', start + 1) if start >= 0 else -1
+            key = body[start + 1 : end]
+            if end < 0 or b"\\" in key:
+                break
+            out.append(bisect_right(starts, md5(key, usedforsecurity=False).digest()) - 1)
+            pos = find(_PARTITION_KEY, end)
+        else:
+            if len(out) == records:
+                return out
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return [0] * records
+    entries = parsed.get("Records", [parsed]) if isinstance(parsed, dict) else []
+    placed = []
+    for entry in entries if isinstance(entries, list) else []:
+        entry = entry if isinstance(entry, dict) else {}
+        explicit = entry.get("ExplicitHashKey")
+        if isinstance(explicit, str) and explicit.isdigit():
+            placed.append(shards.index_of_hash(int(explicit)))
+        else:
+            placed.append(shards.index_of(str(entry.get("PartitionKey", "")).encode("utf-8")))
+    return (placed + [0] * records)[:records]
+
+
+def _kinesis_answer(body: bytes, records: int) -> bytes:
+    entries = SHARDS.entries
+    placed = b",".join([entries[i] for i in _placements(body, records)])
+    return b'{"FailedRecordCount":0,"EncryptionType":"NONE","Records":[' + placed + b"]}"
+
+
+# Pre-built PutRecordBatch answers, one per batch size (<= 500 keys each).
+_answer_cache: dict[int, bytes] = {}
 _answer_lock = threading.Lock()
 
 
-def _batch_answer(kind: str, n: int) -> bytes:
-    key = (kind, n)
-    body = _answer_cache.get(key)
+def _firehose_answer(n: int) -> bytes:
+    body = _answer_cache.get(n)
     if body is not None:
         return body
-    if kind == "kinesis":
-        body = b'{"FailedRecordCount":0,"EncryptionType":"NONE","Records":[' + b",".join([_KINESIS_ENTRY] * n) + b"]}"
-    else:
-        body = b'{"FailedPutCount":0,"Encrypted":false,"RequestResponses":[' + b",".join([_FIREHOSE_ENTRY] * n) + b"]}"
+    body = b'{"FailedPutCount":0,"Encrypted":false,"RequestResponses":[' + b",".join([_FIREHOSE_ENTRY] * n) + b"]}"
     if n <= 10_000:  # bound the cache: real batches are <= 500 records
         with _answer_lock:
-            _answer_cache[key] = body
+            _answer_cache[n] = body
     return body
 
 
@@ -118,30 +215,15 @@ def _kinesis_summary(name: str) -> dict:
             "StreamName": name,
             "StreamARN": f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{name}",
             "StreamStatus": "ACTIVE",
-            "StreamModeDetails": {"StreamMode": "ON_DEMAND"},
+            "StreamModeDetails": {"StreamMode": "PROVISIONED"},
             "RetentionPeriodHours": 24,
             "StreamCreationTimestamp": CREATED,
             "EnhancedMonitoring": [],
             "EncryptionType": "NONE",
-            "OpenShardCount": 4,
+            "OpenShardCount": SHARDS.count,
             "ConsumerCount": 0,
         }
     }
-
-
-def _shards() -> list[dict]:
-    step = 2**128 // 4
-    return [
-        {
-            "ShardId": f"shardId-{i:012d}",
-            "HashKeyRange": {
-                "StartingHashKey": str(i * step),
-                "EndingHashKey": str((i + 1) * step - 1),
-            },
-            "SequenceNumberRange": {"StartingSequenceNumber": "1"},
-        }
-        for i in range(4)
-    ]
 
 
 def _kinesis_describe(name: str) -> dict:
@@ -152,7 +234,7 @@ def _kinesis_describe(name: str) -> dict:
             "StreamARN": summary["StreamARN"],
             "StreamStatus": "ACTIVE",
             "StreamModeDetails": summary["StreamModeDetails"],
-            "Shards": _shards(),
+            "Shards": SHARDS.describe(),
             "HasMoreShards": False,
             "RetentionPeriodHours": 24,
             "StreamCreationTimestamp": CREATED,
@@ -283,10 +365,10 @@ class Handler(BaseHTTPRequestHandler):
             if op == "PutRecords":
                 n = body.count(b'"Data"')
                 COUNTERS.add(kinesis_records=n, kinesis_calls=1, kinesis_bytes=len(body))
-                self._send(200, _batch_answer("kinesis", n))
+                self._send(200, _kinesis_answer(body, n))
             elif op == "PutRecord":
                 COUNTERS.add(kinesis_records=1, kinesis_calls=1, kinesis_bytes=len(body))
-                self._send(200, b'{"SequenceNumber":"1","ShardId":"shardId-000000000000"}')
+                self._send(200, SHARDS.entries[_placements(body, 1)[0]])
             elif op == "DescribeStreamSummary":
                 COUNTERS.add(describe_calls=1)
                 self._send_json(_kinesis_summary(_stream_name(body, "StreamName")))
@@ -295,7 +377,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._send_json(_kinesis_describe(_stream_name(body, "StreamName")))
             elif op == "ListShards":
                 COUNTERS.add(describe_calls=1)
-                self._send_json({"Shards": _shards()})
+                self._send_json({"Shards": SHARDS.describe()})
             else:
                 COUNTERS.add(other_calls=1)
                 self._error("UnknownOperationException", f"null endpoint: {op} not supported")
@@ -303,7 +385,7 @@ class Handler(BaseHTTPRequestHandler):
             if op == "PutRecordBatch":
                 n = body.count(b'"Data"')
                 COUNTERS.add(firehose_records=n, firehose_calls=1, firehose_bytes=len(body))
-                self._send(200, _batch_answer("firehose", n))
+                self._send(200, _firehose_answer(n))
             elif op == "PutRecord":
                 COUNTERS.add(firehose_records=1, firehose_calls=1, firehose_bytes=len(body))
                 self._send(200, b'{"RecordId":"1","Encrypted":false}')
@@ -339,7 +421,9 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 64
 
 
-def serve(port: int = 0) -> None:
+def serve(port: int = 0, shards: int = DEFAULT_SHARDS) -> None:
+    global SHARDS
+    SHARDS = ShardMap(shards)
     server = Server((HOST, port), Handler)
     print(server.server_address[1], flush=True)
 
@@ -356,12 +440,18 @@ def serve(port: int = 0) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("-h", "--help"):
-        print(__doc__)
-        return 0
-    port = int(argv[0]) if argv else 0
-    serve(port)
+    parser = argparse.ArgumentParser(description="A do-almost-nothing Kinesis/Firehose endpoint on 127.0.0.1.")
+    parser.add_argument("port", nargs="?", type=int, default=0, help="port (0 or absent: any free port)")
+    parser.add_argument(
+        "--shards",
+        type=int,
+        default=DEFAULT_SHARDS,
+        help=f"open shards of every Kinesis stream (default {DEFAULT_SHARDS}), even hash-key ranges",
+    )
+    args = parser.parse_args(argv)
+    if args.shards < 1:
+        parser.error("--shards must be >= 1")
+    serve(args.port, args.shards)
     return 0
 
 

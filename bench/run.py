@@ -1,7 +1,8 @@
 """Benchmark harness for target-kinesis.
 
 Runs, sequentially and on the same generated Singer input against the same local null
-endpoint (a separate process, so its CPU is not charged to anyone):
+endpoint (a separate process, so its CPU is not charged to anyone; no limits: every stream
+has ``--null-shards`` shards, 256 by default, which the target reads with ListShards):
 
 * ``tk-kinesis``        target-kinesis -> Kinesis PutRecords
 * ``tk-firehose``       target-kinesis -> Firehose PutRecordBatch
@@ -17,11 +18,15 @@ records/s across ``--sizes`` and the memory ceiling.
 commit REV, extracted under bench/out/ref-SHA/, run with the same config, input, endpoint
 and interpreter, alternating with the others; the report sets them side by side.
 ``--streams N`` measures what opening N streams costs (one SCHEMA each, then its records).
+``--capacity [SCENARIO,...]`` runs the target (and its ``--ref`` twin) against streams that
+refuse writes beyond AWS's limits (tests/support/capacity_endpoint.py, a fresh one per run)
+and reports how close it came to each stream's capacity and how much was refused.
 
 Usage::
 
     .venv/bin/python bench/run.py [--records 100000] [--sizes 10000,100000,1000000]
                                   [--repeat 1] [--ref REV] [--streams N] [--write-results]
+    .venv/bin/python bench/run.py --capacity [SCENARIO,...] [--capacity-scale 0.25] --sizes '' [--ref REV]
     .venv/bin/python bench/run.py --profile [--records 100000] [--write-results]
 """
 
@@ -48,6 +53,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
@@ -135,10 +141,13 @@ def _generator_digest() -> str:
     return hashlib.sha256((BENCH / "generate.py").read_bytes()).hexdigest()[:16]
 
 
-def ensure_input(records: int, seed: int) -> Path:
-    """Generate (or reuse the cached) input of ``records`` records."""
-    path = OUT / f"orders-{records}-s{seed}.singer"
-    return _cached_input(path, f"{records:,} records", lambda out: generate.write(records, out, seed), seed)
+def ensure_input(records: int, seed: int, hot_share: float = 0.0) -> Path:
+    """Generate (or reuse the cached) input of ``records`` records; with ``hot_share``, that share
+    of them has one user_id (generate.HOT_USER_ID): the hot-key variant."""
+    hot = f"-hot{round(hot_share * 1000)}" if hot_share else ""
+    path = OUT / f"orders-{records}-s{seed}{hot}.singer"
+    what = f"{records:,} records" + (f", {hot_share:.0%} of them one user's" if hot_share else "")
+    return _cached_input(path, what, lambda out: generate.write(records, out, seed, hot_share), seed)
 
 
 def ensure_streams_input(streams: int, per_stream: int, seed: int) -> Path:
@@ -182,23 +191,36 @@ def input_meta(path: Path) -> dict:
 
 
 # --------------------------------------------------------------------------------------
-# null endpoint
+# endpoints: the null endpoint, and the capacity endpoint of --capacity
 # --------------------------------------------------------------------------------------
 
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
+NULL_SHARDS = 256  # --null-shards: the open shards of every stream of the null endpoint
+CAPACITY_ENDPOINT = ROOT / "tests" / "support" / "capacity_endpoint.py"
+
+
+def null_endpoint_argv(shards: int = NULL_SHARDS) -> list[str]:
+    return [PY, str(BENCH / "null_endpoint.py"), "0", "--shards", str(shards)]
+
 
 class Endpoint:
-    def __init__(self) -> None:
+    """An endpoint in its own process: prints its port on its first stdout line, answers
+    ``GET /__health`` with 200. The null endpoint unless told another command."""
+
+    def __init__(self, argv: list[str] | None = None, name: str = "null_endpoint", log_stem: str = "") -> None:
+        self.argv = argv or null_endpoint_argv()
+        self.name = name
+        self.log_path = LOGS / f"{log_stem or name}.stderr"
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.url = ""
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 20.0, quiet: bool = False) -> None:
         LOGS.mkdir(parents=True, exist_ok=True)
-        err = open(LOGS / "null_endpoint.stderr", "wb")  # noqa: SIM115 (lives with proc)
+        err = open(self.log_path, "wb")  # noqa: SIM115 (lives with proc)
         self.proc = subprocess.Popen(
-            [PY, str(BENCH / "null_endpoint.py"), "0"],
+            self.argv,
             stdout=subprocess.PIPE,
             stderr=err,
             stdin=subprocess.DEVNULL,
@@ -210,19 +232,18 @@ class Endpoint:
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
         line = self.proc.stdout.readline() if ready else b""
         if not line.strip().isdigit():
-            raise RuntimeError(
-                f"null endpoint did not print its port within {timeout}s (see {LOGS / 'null_endpoint.stderr'})"
-            )
+            raise RuntimeError(f"{self.name} did not print its port within {timeout}s (see {self.log_path})")
         self.port = int(line)
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                if _NO_PROXY.open(self.url + "/__health", timeout=2).read() == b"ok":
-                    log(f"null endpoint pid {self.proc.pid} on {self.url}")
+            with contextlib.suppress(OSError), _NO_PROXY.open(self.url + "/__health", timeout=2) as resp:
+                if resp.status == 200:
+                    if not quiet:
+                        log(f"{self.name} pid {self.proc.pid} on {self.url}")
                     return
             time.sleep(0.1)
-        raise RuntimeError("null endpoint not healthy")
+        raise RuntimeError(f"{self.name} not healthy (see {self.log_path})")
 
     def _call(self, path: str, method: str = "GET") -> dict:
         req = urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST" else None)
@@ -234,6 +255,10 @@ class Endpoint:
 
     def reset(self) -> dict:
         return self._call("/__reset", "POST")
+
+    def stats(self, stream: str) -> dict:
+        """The capacity endpoint's counters of one stream (``GET /__stats?stream=NAME``)."""
+        return self._call(f"/__stats?stream={urllib.parse.quote(stream)}")
 
     def cpu_seconds(self) -> float:
         """user+sys CPU of the endpoint process (all threads), from /proc."""
@@ -279,19 +304,24 @@ class Contender:
     missing: str = ""
 
 
-def _config(endpoint: Endpoint, service: str) -> Path:
+def write_config(path: Path, url: str, service: str, stream: str = "bench") -> Path:
+    """The target's config: ``stream`` at the endpoint ``url``, dummy credentials, preflight on."""
     cfg = {
-        "stream_name": "bench",
+        "stream_name": stream,
         "service": service,
-        "endpoint_url": endpoint.url,
+        "endpoint_url": url,
         "region": "us-east-1",
         "aws_access_key_id": "x",
         "aws_secret_access_key": "y",
         "preflight_check": True,
     }
-    path = OUT / f"config-{service}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(cfg, indent=2) + "\n")
     return path
+
+
+def _config(endpoint: Endpoint, service: str) -> Path:
+    return write_config(OUT / f"config-{service}.json", endpoint.url, service)
 
 
 def target_command(override: str | None) -> tuple[list[str] | None, str]:
@@ -1231,6 +1261,590 @@ def goals_section(verdicts: dict) -> str:
 
 
 # --------------------------------------------------------------------------------------
+# capacity scenarios (--capacity): a fresh capacity endpoint per run
+# --------------------------------------------------------------------------------------
+
+CAPACITY_STREAM = "bench"
+SHARD_RECORDS_PER_S = 1_000  # what a Kinesis shard takes a second (AWS quotas; the capacity endpoint's)
+SHARD_BYTES_PER_S = 2**20
+THROTTLE_CODES = {"ProvisionedThroughputExceededException": "throughput", "ServiceUnavailableException": "slow down"}
+CAPACITY_TIMEOUT_FACTOR = 4.0  # a run is killed after timeout-base + 4 x its ideal seconds
+HOT_SHARD_GOAL = 0.6  # hot key: the cold shards' last accept at most this share of the hot shard's
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One stream at the capacity endpoint and what is written to it (record counts at scale 1)."""
+
+    name: str
+    what: str
+    service: str  # "kinesis" or "firehose"
+    records: int  # per pipeline
+    shards: int = 1
+    other_share: float = 0.0  # --other-producer: another producer takes this share of each shard
+    firehose_bytes_per_s: int = 0
+    hot_share: float = 0.0  # that share of the events has one userId (one partition key)
+    pipelines: int = 1  # target processes writing at once, each its own input
+    min_efficiency: float | None = None  # the goal (None: reported, not judged)
+    max_refused: float | None = None
+
+    def scaled(self, scale: float) -> int:
+        return max(1, round(self.records * scale))
+
+    def endpoint_argv(self) -> list[str]:
+        argv = [PY, str(CAPACITY_ENDPOINT), "--port", "0"]
+        if self.service == "firehose":
+            argv += ["--firehose", f"{CAPACITY_STREAM}:{self.firehose_bytes_per_s}"]
+        else:
+            argv += ["--kinesis", f"{CAPACITY_STREAM}:{self.shards}"]
+        if self.other_share:
+            argv += ["--other-producer", f"{CAPACITY_STREAM}:{self.other_share}"]
+        return argv
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("kinesis-1-shard", "1 shard", "kinesis", 40_000, min_efficiency=0.95, max_refused=0.05),
+        Scenario("kinesis-2-shards", "2 shards", "kinesis", 40_000, shards=2, min_efficiency=0.95, max_refused=0.05),
+        Scenario(
+            "kinesis-shared",
+            "1 shard, another producer takes 75% of it",
+            "kinesis",
+            10_000,
+            other_share=0.75,
+            min_efficiency=0.85,
+            max_refused=0.10,
+        ),
+        Scenario(
+            "kinesis-hot-key", "4 shards, 30% of the events on one userId", "kinesis", 40_000, shards=4, hot_share=0.3
+        ),
+        Scenario(
+            "firehose-1mib",
+            "a Firehose stream of 1 MiB/s",
+            "firehose",
+            40_000,
+            firehose_bytes_per_s=2**20,
+            min_efficiency=0.90,
+            max_refused=0.05,
+        ),
+        Scenario(
+            "two-pipelines",
+            "two target processes at once into one 2-shard stream",
+            "kinesis",
+            20_000,
+            shards=2,
+            pipelines=2,
+        ),
+    )
+}
+
+
+def parse_scenarios(text: str) -> list[str]:
+    """``all`` or a comma list of scenario names (ValueError naming the unknown ones)."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names or names == ["all"]:
+        return list(SCENARIOS)
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        raise ValueError(f"unknown scenario(s) {', '.join(unknown)}; known: all, {', '.join(SCENARIOS)}")
+    return list(dict.fromkeys(names))
+
+
+def _user_ids(path: Path) -> list[str]:
+    """The user_id of every RECORD of an input: the target's default partition key (userId)."""
+    ids = []
+    with open(path, "rb") as fh:
+        for line in fh:
+            if line.startswith(b'{"type":"RECORD"'):
+                ids.append(str(json.loads(line)["record"].get("user_id", "")))
+    return ids
+
+
+_SHARD_COUNTS: dict[tuple[str, int], list[int]] = {}
+
+
+def expected_shard_records(path: Path, shards: int) -> list[int]:
+    """Records of an input per shard of a stream of ``shards`` even shards: where Kinesis puts a
+    record is the MD5 of its partition key (here the userId) against the shards' hash ranges."""
+    key = (str(path), shards)
+    if key not in _SHARD_COUNTS:
+        step = 2**128 // shards
+        counts = [0] * shards
+        for user_id in _user_ids(path):
+            digest = hashlib.md5(user_id.encode("utf-8"), usedforsecurity=False).digest()
+            counts[min(int.from_bytes(digest, "big") // step, shards - 1)] += 1
+        _SHARD_COUNTS[key] = counts
+    return _SHARD_COUNTS[key]
+
+
+@dataclass
+class CapacityRun:
+    """One run of one contender in one scenario (all its pipelines), and what the endpoint saw."""
+
+    scenario: str
+    key: str
+    label: str
+    sent: int
+    status: str = "ok"
+    detail: str = ""
+    wall: float = 0.0  # first spawn to last exit
+    cpu: float = 0.0  # user + sys of every pipeline
+    rss_mib: float = 0.0  # the largest pipeline's peak
+    ideal: float = 0.0  # seconds at the stream's capacity
+    span: float | None = None  # the endpoint's first to last accept
+    first_accept: float | None = None  # seconds from the first spawn to the first accept
+    offered: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+    failed_calls: dict[str, int] = field(default_factory=dict)
+    landed: int = 0
+    endpoint_cpu: float = 0.0
+    exits: list[int | None] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # last error line of each pipeline that failed
+    #: shard id -> records, expected (from the input), bytes, last accept (s after the first accept)
+    shards: dict[str, dict] = field(default_factory=dict)
+    efficiencies: list[float] = field(default_factory=list)  # accepts-based, of every repeat (merged)
+    runs: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def refused_total(self) -> int:
+        return sum(self.refused.values())
+
+    @property
+    def refused_share(self) -> float | None:
+        return self.refused_total / self.offered if self.offered else None
+
+    @property
+    def efficiency_accepts(self) -> float | None:
+        """ideal / accepts s; None unless every record landed (else it measures nothing)."""
+        return self.ideal / self.span if self.span and self.ideal and self.landed == self.sent else None
+
+    @property
+    def efficiency_wall(self) -> float | None:
+        """ideal / wall s; None unless every record landed."""
+        return self.ideal / self.wall if self.wall and self.ideal and self.landed == self.sent else None
+
+    def hot_and_cold(self) -> tuple[tuple[str, float], float] | None:
+        """(hot shard, its last accept) and the cold shards' latest last accept, in s after the
+        first accept; the hot shard is the one with the most records. None without them."""
+        timed = {sid: s for sid, s in self.shards.items() if s.get("last") is not None}
+        if len(timed) < 2:
+            return None
+        hot = max(timed, key=lambda sid: timed[sid]["records"])
+        return (hot, timed[hot]["last"]), max(s["last"] for sid, s in timed.items() if sid != hot)
+
+
+def _last_error_line(path: Path) -> str:
+    """The last line of a stderr log that reads as an error (else its last line)."""
+    try:
+        text = path.read_bytes()[-65536:].decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if re.search(r"error|exception|traceback|failed|fatal|critical", line, re.I)]
+    return (errors or lines or [""])[-1]
+
+
+def _kinesis_ideal(scenario: Scenario, inputs: list[Path], stats: dict, sent: int) -> tuple[float, dict[str, dict]]:
+    """Seconds the busiest shard needs at its rate (records, or bytes if more binding), and the
+    per-shard figures. Records per shard come from the input (where the userIds hash to), bytes
+    from what the endpoint stored (scaled up to what was sent when records are missing)."""
+    share_left = 1.0 - scenario.other_share
+    expected = [sum(col) for col in zip(*(expected_shard_records(p, scenario.shards) for p in inputs), strict=True)]
+    landed = stats.get("accepted", 0)
+    scale = sent / landed if landed else 1.0
+    shard_stats = stats.get("shards", {})
+    firsts = [s["first_accept"] for s in shard_stats.values() if s.get("first_accept") is not None]
+    t0 = min(firsts) if firsts else None
+    ideal = 0.0
+    shards: dict[str, dict] = {}
+    for index, (sid, s) in enumerate(sorted(shard_stats.items())):
+        want = expected[index] if index < len(expected) else s.get("accepted", 0)
+        by_records = want / (SHARD_RECORDS_PER_S * share_left)
+        by_bytes = s.get("bytes", 0) * scale / (SHARD_BYTES_PER_S * share_left)
+        ideal = max(ideal, by_records, by_bytes)
+        last = s.get("last_accept")
+        shards[sid] = {
+            "records": s.get("accepted", 0),
+            "expected": want,
+            "bytes": s.get("bytes", 0),
+            "ideal": max(by_records, by_bytes),
+            "last": None if last is None or t0 is None else last - t0,
+        }
+    return ideal, shards
+
+
+def _firehose_ideal(stats: dict, sent: int) -> float:
+    """Seconds the stream needs at its bytes (or records) a second for what was sent: bytes as the
+    endpoint counts them (each record's data: the event JSON and its newline), scaled up to what
+    was sent when records are missing."""
+    capacity = stats.get("capacity", {})
+    landed, landed_bytes = stats.get("accepted", 0), stats.get("accepted_bytes", 0)
+    if not landed:
+        return 0.0
+    by_bytes = landed_bytes * sent / landed / capacity.get("bytes_per_second", SHARD_BYTES_PER_S)
+    return max(by_bytes, sent / capacity.get("records_per_second", float("inf")))
+
+
+def _nominal_ideal(scenario: Scenario, inputs: list[Path], records: int) -> float:
+    """The ideal before the run (for its timeout): Firehose bytes guessed from the input's size."""
+    if scenario.service == "firehose":
+        line_bytes = sum(input_meta(p)["avg_record_line_bytes"] for p in inputs) / len(inputs)
+        return records * line_bytes * 1.5 / scenario.firehose_bytes_per_s
+    per_shard = [sum(c) for c in zip(*(expected_shard_records(p, scenario.shards) for p in inputs), strict=True)]
+    return max(per_shard) / (SHARD_RECORDS_PER_S * (1.0 - scenario.other_share))
+
+
+def _run_pipelines(argvs: list[list[str]], inputs: list[Path], stem: str, timeout: float) -> tuple[float, list]:
+    """Every pipeline at once (each one a child on its own input); the wall from the first spawn to
+    the last exit, and each one's ChildResult (or the OSError that kept it from starting)."""
+    results: list = [None] * len(argvs)
+    env = child_env()
+
+    def one(i: int) -> None:
+        try:
+            results[i] = run_child(argvs[i], inputs[i], f"{stem}-p{i}", timeout, env)
+        except OSError as exc:
+            results[i] = exc
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(len(argvs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - t0, results
+
+
+def measure_capacity(
+    scenario: Scenario, contender: Contender, inputs: list[Path], records: int, rep: int
+) -> CapacityRun:
+    """One run: a fresh capacity endpoint, the contender's pipelines against it, its counters."""
+    sent = records * len(inputs)
+    run = CapacityRun(scenario.name, contender.key, contender.label, sent)
+    if contender.argv is None:
+        run.status, run.detail = "SKIPPED", contender.missing
+        return run
+    stem = f"capacity-{scenario.name}-{contender.key}-r{rep}"
+    endpoint = Endpoint(scenario.endpoint_argv(), "capacity endpoint", f"{stem}.endpoint")
+    endpoint.start(quiet=True)
+    try:
+        cfg = write_config(OUT / "capacity" / f"{stem}.json", endpoint.url, scenario.service, CAPACITY_STREAM)
+        argvs = [[*contender.argv, "--config", str(cfg)] for _ in inputs]
+        timeout = TIMEOUT_BASE + CAPACITY_TIMEOUT_FACTOR * _nominal_ideal(scenario, inputs, sent)
+        ep_cpu0 = endpoint.cpu_seconds()
+        spawned = time.monotonic()
+        run.wall, children = _run_pipelines(argvs, inputs, stem, timeout)
+        run.endpoint_cpu = endpoint.cpu_seconds() - ep_cpu0
+        if not endpoint.alive():
+            run.status, run.detail = "FAILED", f"the capacity endpoint died (see {endpoint.log_path})"
+            return run
+        stats = endpoint.stats(CAPACITY_STREAM)
+    finally:
+        endpoint.stop()
+    _fill_capacity(run, scenario, inputs, stats, spawned)
+    _judge_capacity(run, children, stem, timeout)
+    return run
+
+
+def _fill_capacity(run: CapacityRun, scenario: Scenario, inputs: list[Path], stats: dict, spawned: float) -> None:
+    """The endpoint's counters into ``run``; the ideal seconds for what was sent."""
+    run.offered = stats.get("offered", 0)
+    run.refused = dict(stats.get("refused", {}))
+    run.failed_calls = dict(stats.get("failed_calls", {}))
+    run.landed = stats.get("accepted", 0)
+    first, last = stats.get("first_accept"), stats.get("last_accept")
+    if first is not None and last is not None:  # the endpoint's time.monotonic(): the same clock as ours
+        run.span = last - first
+        run.first_accept = first - spawned
+    if scenario.service == "firehose":
+        run.ideal = _firehose_ideal(stats, run.sent)
+    else:
+        run.ideal, run.shards = _kinesis_ideal(scenario, inputs, stats, run.sent)
+
+
+def _judge_capacity(run: CapacityRun, children: list, stem: str, timeout: float) -> None:
+    """Exit codes, CPU and memory of the pipelines; the run's status (worst first)."""
+    for i, child in enumerate(children):
+        log_path = LOGS / f"{stem}-p{i}.stderr"
+        if isinstance(child, OSError):
+            run.exits.append(None)
+            run.errors.append(f"cannot start: {child}")
+            continue
+        run.exits.append(child.rc)
+        run.cpu += child.rusage.ru_utime + child.rusage.ru_stime
+        run.rss_mib = max(run.rss_mib, child.rss_mib)
+        if child.timed_out:
+            run.status, run.detail = "TIMEOUT", f"killed after {timeout:.0f}s"
+        elif child.rc != 0 and run.status != "TIMEOUT":
+            run.status, run.detail = "FAILED", f"exit code {child.rc}"
+        if child.timed_out or child.rc != 0:
+            run.errors.append(_last_error_line(log_path))
+            log(f"!!! {run.label} in {run.scenario}: {run.status} {run.detail}; stderr tail ({log_path}):")
+            log(_tail(log_path))
+    if any(isinstance(c, OSError) for c in children):
+        run.status, run.detail = "FAILED", "a pipeline could not start"
+    elif run.ok and run.landed != run.sent:
+        run.status, run.detail = "MISMATCH", f"endpoint stored {run.landed:,} of {run.sent:,} records"
+        print(f"\n*** MISMATCH *** {run.label} in {run.scenario}: {run.detail}\n", file=sys.stderr, flush=True)
+
+
+def merge_capacity(runs: list[CapacityRun]) -> CapacityRun:
+    """The repeats as one: the median run by efficiency over accepts (its figures, all of them),
+    the status of the first run that went wrong, and every run's efficiency."""
+    good = [r for r in runs if r.ok and r.efficiency_accepts is not None]
+    bad = [r for r in runs if not r.ok]
+    if good:
+        ordered = sorted(good, key=lambda r: r.efficiency_accepts or 0.0)
+        chosen = ordered[(len(ordered) - 1) // 2]
+    else:
+        chosen = runs[0]
+    merged = CapacityRun(**{**chosen.__dict__})
+    if bad:
+        merged.status, merged.detail = bad[0].status, bad[0].detail
+        merged.detail += f" ({len(bad)} of {len(runs)} runs)" if len(runs) > 1 else ""
+        merged.errors = bad[0].errors
+        merged.exits = bad[0].exits
+    merged.efficiencies = [r.efficiency_accepts for r in good if r.efficiency_accepts is not None]
+    merged.runs = len(runs)
+    return merged
+
+
+def capacity_contenders(target_cmd: str | None, ref: RefTree | None) -> list[Contender]:
+    """The target (its argv without --config) and, with --ref, its twin at REV."""
+    tk, missing = target_command(target_cmd)
+    out = [Contender("tk", "target-kinesis", tk, None, missing)]
+    if ref is not None:
+        out.append(Contender(ref_key("tk", ref), f"target-kinesis @{ref.short}", [PY, "-c", BOOT, str(ref.path)], None))
+    return out
+
+
+def scenario_inputs(scenario: Scenario, scale: float, seed: int) -> tuple[list[Path], int]:
+    """One input per pipeline (seeds seed, seed+1, ...: no two pipelines send the same records)."""
+    records = scenario.scaled(scale)
+    return [ensure_input(records, seed + i, scenario.hot_share) for i in range(scenario.pipelines)], records
+
+
+def run_capacity(names: list[str], scale: float, repeat: int, contenders: list[Contender], seed: int) -> dict:
+    """Every scenario: its contenders alternating run by run, ``repeat`` times. Returns
+    {scenario: {contender key: merged run}}."""
+    out: dict[str, dict[str, CapacityRun]] = {}
+    for name in names:
+        scenario = SCENARIOS[name]
+        inputs, records = scenario_inputs(scenario, scale, seed)
+        reps: dict[str, list[CapacityRun]] = {c.key: [] for c in contenders}
+        for rep in range(repeat):
+            for c in contenders:
+                if c.argv is None and reps[c.key]:
+                    continue
+                if c.argv is not None:
+                    log(f"capacity {name} {rep + 1}/{repeat}: {c.label}, {records * len(inputs):,} records")
+                r = measure_capacity(scenario, c, inputs, records, rep)
+                if r.status != "SKIPPED":
+                    log(
+                        f"  wall {r.wall:.2f}s  ideal {r.ideal:.2f}s  efficiency {_fmt(r.efficiency_accepts, '.3f')} "
+                        f"(wall {_fmt(r.efficiency_wall, '.3f')})  offered {r.offered:,}  refused {r.refused_total:,}  "
+                        f"landed {r.landed:,}/{r.sent:,}  {r.status}"
+                    )
+                reps[c.key].append(r)
+        out[name] = {key: merge_capacity(runs) for key, runs in reps.items()}
+    return out
+
+
+def _refused_text(run: CapacityRun) -> str:
+    parts = [f"{THROTTLE_CODES.get(code, code)} {n:,}" for code, n in sorted(run.refused.items())]
+    calls = sum(run.failed_calls.values())
+    if calls:
+        parts.append(f"({calls:,} calls refused whole)")
+    return "; ".join(parts) or "0"
+
+
+def _share_ratio(current: float | None, ref: float | None) -> str:
+    """current / ref of two shares, where 0 is a real value ("0.00x" when current is 0)."""
+    if current is None or ref is None or ref <= 0:
+        return "-"
+    return f"{current / ref:.2f}x"
+
+
+def _exit_text(run: CapacityRun) -> str:
+    codes = ", ".join("-" if rc is None else str(rc) for rc in run.exits) or "-"
+    errors = "; ".join(_shorten(e.replace("|", "\\|"), 140) for e in run.errors if e)
+    return f"{codes}: {errors}" if errors else codes
+
+
+def capacity_table(results: dict[str, dict[str, CapacityRun]]) -> str:
+    """One row per scenario and contender; after a --ref twin, the ratios current / ref."""
+    rows: list[list[str]] = []
+    for name, runs in results.items():
+        for key, r in runs.items():
+            if r.status == "SKIPPED":
+                rows.append([name, r.label, *["-"] * 14, _status_text(r)])
+                continue
+            eff = r.efficiency_accepts
+            spread = f" ({min(r.efficiencies):.2f}-{max(r.efficiencies):.2f})" if len(r.efficiencies) > 1 else ""
+            landed = f"{r.landed:,} / {r.sent:,}" + ("" if r.landed == r.sent else " **MISMATCH**")
+            rows.append(
+                [
+                    name,
+                    r.label,
+                    f"{r.wall:.2f}",
+                    f"{r.ideal:.2f}",
+                    _fmt(r.span, ".2f"),
+                    _fmt(eff, ".3f") + spread,
+                    _fmt(r.efficiency_wall, ".3f"),
+                    _fmt(r.first_accept, ".2f"),
+                    f"{r.offered:,}",
+                    _refused_text(r),
+                    "-" if r.refused_share is None else f"{r.refused_share * 100:.1f}%",
+                    landed,
+                    f"{r.cpu:.2f}",
+                    f"{r.endpoint_cpu:.2f}",
+                    f"{r.rss_mib:.1f}",
+                    _exit_text(r),
+                    _status_text(r),
+                ]
+            )
+            current = runs.get(base_key(key))
+            if is_ref(key) and current is not None and current.status != "SKIPPED" and r.status != "SKIPPED":
+                rows.append(
+                    [
+                        name,
+                        "**current / ref**",
+                        _ratio(current.wall, r.wall),
+                        "",
+                        "",
+                        _ratio(current.efficiency_accepts, eff),
+                        _ratio(current.efficiency_wall, r.efficiency_wall),
+                        "",
+                        _ratio(current.offered, r.offered),
+                        "",
+                        _share_ratio(current.refused_share, r.refused_share),
+                        "",
+                        _ratio(current.cpu, r.cpu),
+                        _ratio(current.endpoint_cpu, r.endpoint_cpu),
+                        "",
+                        "",
+                        "",
+                    ]
+                )
+    header = [
+        "scenario",
+        "contender",
+        "wall s",
+        "ideal s",
+        "accepts s",
+        "efficiency (accepts)",
+        "efficiency (wall)",
+        "first accept s",
+        "offered",
+        "refused",
+        "refused/offered",
+        "landed / sent",
+        "CPU s",
+        "endpoint CPU s",
+        "peak MiB",
+        "exit",
+        "status",
+    ]
+    return _md_table(header, rows, "llrrrrrrrlrrrrrll")
+
+
+def shards_table(results: dict[str, dict[str, CapacityRun]], name: str) -> str:
+    """Per shard of one scenario: records, ideal seconds and last accept, per contender."""
+    rows: list[list[str]] = []
+    for r in results.get(name, {}).values():
+        hot = r.hot_and_cold()
+        hot_id = hot[0][0] if hot else None
+        for sid, s in r.shards.items():
+            rows.append(
+                [
+                    r.label,
+                    sid + (" (hot)" if sid == hot_id else ""),
+                    f"{s['records']:,}",
+                    f"{s['expected']:,}",
+                    f"{s['ideal']:.2f}",
+                    _fmt(s["last"], ".2f"),
+                ]
+            )
+    if not rows:
+        return "(no shard figures)"
+    header = ["contender", "shard", "records", "records sent to it", "ideal s", "last accept s (after the first)"]
+    return _md_table(header, rows, "llrrrr")
+
+
+def capacity_verdicts(results: dict[str, dict[str, CapacityRun]], scale: float) -> dict:
+    """The goals of the current target in each scenario that has one (the --ref twin is not judged)."""
+    verdicts: dict = {}
+    at = "" if scale == 1 else f", at --capacity-scale {scale:g}"
+    for name, runs in results.items():
+        scenario, r = SCENARIOS[name], runs.get("tk")
+        if r is None or r.status == "SKIPPED":
+            continue
+        goal = f"capacity {name} ({scenario.what}{at})"
+        if not r.ok:
+            if scenario.min_efficiency is not None or name == "kinesis-hot-key":
+                verdicts[goal] = (False, _status_text(r))
+            continue
+        if scenario.min_efficiency is not None and scenario.max_refused is not None:
+            eff, share = r.efficiency_accepts or 0.0, r.refused_share or 0.0
+            verdicts[goal] = (
+                eff >= scenario.min_efficiency and share <= scenario.max_refused,
+                f"efficiency {eff:.3f} over the accepts ({_fmt(r.efficiency_wall, '.3f')} over the wall), "
+                f"refused {share * 100:.1f}% of offered "
+                f"(goal >= {scenario.min_efficiency:.2f}, <= {scenario.max_refused * 100:.0f}%)",
+            )
+        elif name == "kinesis-hot-key":
+            hot = r.hot_and_cold()
+            if hot is None:
+                verdicts[goal] = (False, "no per-shard accept times")
+                continue
+            (hot_id, hot_last), cold_last = hot
+            verdicts[goal] = (
+                cold_last <= HOT_SHARD_GOAL * hot_last,
+                f"cold shards' last accept {cold_last:.2f}s, hot shard {hot_id}'s {hot_last:.2f}s after the first "
+                f"accept ({cold_last / hot_last if hot_last > 0 else 0:.2f} of it; goal <= {HOT_SHARD_GOAL:.2f})",
+            )
+    return verdicts
+
+
+def capacity_section(results: dict[str, dict[str, CapacityRun]], scale: float, repeat: int) -> str:
+    out = [capacity_table(results), ""]
+    out.append(
+        "*ideal s*: what the stream's capacity allows for what was sent: Kinesis, the busiest shard's "
+        "records / 1,000 a second (or its bytes / 1 MiB a second, if more), times 1 / the share left by the "
+        "other producer; Firehose, the bytes the endpoint counts (event JSON and newline) / the stream's bytes "
+        "a second. *accepts s*: the endpoint's first to last accepted record. *efficiency (accepts)* = ideal / "
+        "accepts s; *efficiency (wall)* = ideal / wall s (spawn to exit of the last process: start-up included). "
+        "*first accept s*: from the spawn. *offered*: records the endpoint judged (refused ones again each time "
+        "they are retried); *refused/offered*: refused records / offered. *landed / sent*: records the endpoint "
+        "stored / records in the input(s). *CPU s*: user + sys of the target process(es). "
+        + (
+            f"Figures of the median run of {repeat} by efficiency (accepts); the range of that efficiency in brackets. "
+            if repeat > 1
+            else ""
+        )
+        + "*current / ref*: ratio of the column (efficiency: above 1 is better; refused/offered and CPU: below 1)."
+        + (f" Record counts scaled by {scale:g}." if scale != 1 else "")
+    )
+    if "kinesis-hot-key" in results:
+        out += [
+            "",
+            "**kinesis-hot-key, per shard**",
+            "",
+            shards_table(results, "kinesis-hot-key"),
+            "",
+            "*records sent to it*: records of the input whose userId hashes to the shard. *last accept s*: "
+            "seconds from the stream's first accept to the shard's last. The cold shards finish well before the "
+            "hot one when the hot shard's backlog does not hold them back.",
+        ]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------------
 # profiling
 # --------------------------------------------------------------------------------------
 
@@ -1323,7 +1937,7 @@ def _pstats_summary(path: Path, top: int = 25) -> str:
 
 def profile(args: argparse.Namespace) -> int:
     input_path = ensure_input(args.records, args.seed)
-    endpoint = Endpoint()
+    endpoint = Endpoint(null_endpoint_argv(args.null_shards))
     endpoint.start()
     try:
         contenders = build_contenders(endpoint, args.target_cmd)
@@ -1479,6 +2093,30 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--streams-records", type=int, default=1, metavar="K", help="records per stream with --streams (default 1)"
     )
+    parser.add_argument(
+        "--capacity",
+        nargs="?",
+        const="all",
+        metavar="SCENARIO,...",
+        help="also run the capacity scenarios (default: all) against tests/support/capacity_endpoint.py,\n"
+        "a fresh one per run: the target (and its --ref twin) writing to streams that refuse\n"
+        "beyond AWS's limits; scenarios:\n" + ", ".join(SCENARIOS),
+    )
+    parser.add_argument(
+        "--capacity-scale",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="multiply the record counts of the capacity scenarios by F (e.g. 0.25 for a quick check)",
+    )
+    parser.add_argument(
+        "--null-shards",
+        type=int,
+        default=NULL_SHARDS,
+        metavar="N",
+        help=f"open shards of the null endpoint's streams (default {NULL_SHARDS}): the target paces each\n"
+        "shard at 1,000 records/s, so N x 1,000 records/s must stay above what it can send",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
         "--min-rate",
@@ -1507,6 +2145,7 @@ class Plan:
     streams: list[str]  # on the --streams input
     sizes: list[int]
     ref: RefTree | None
+    capacity: list[str] = field(default_factory=list)  # --capacity scenarios
 
     @property
     def every(self) -> list[str]:
@@ -1520,7 +2159,13 @@ def _plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Plan:
     for key in [*contender_keys, *lin_keys, args.profile_contender]:
         if key not in known:
             parser.error(f"unknown contender {key!r}; known: {', '.join(sorted(known))}")
-    run_main = args.records is not None or not args.streams
+    try:
+        capacity = parse_scenarios(args.capacity) if args.capacity is not None else []
+    except ValueError as exc:
+        parser.error(f"--capacity: {exc}")
+    if args.capacity_scale <= 0 or args.null_shards < 1:
+        parser.error("--capacity-scale must be > 0 and --null-shards >= 1")
+    run_main = args.records is not None or not (args.streams or capacity)
     if args.records is None:
         args.records = 100_000
     if args.records < 1 or args.repeat < 1:
@@ -1530,8 +2175,8 @@ def _plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Plan:
     stream_keys = [key for key in contender_keys if key in REF_BASES] if args.streams else []
     if args.streams and not stream_keys:
         parser.error(f"--streams runs the target contenders: put {' or '.join(REF_BASES)} in --contenders")
-    if args.profile and (args.ref or args.streams):
-        parser.error("--ref and --streams do not apply to --profile")
+    if args.profile and (args.ref or args.streams or capacity):
+        parser.error("--ref, --streams and --capacity do not apply to --profile")
     try:
         sizes = _parse_sizes(args.sizes)
     except ValueError:
@@ -1544,6 +2189,7 @@ def _plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Plan:
         with_refs(stream_keys, ref),
         sizes,
         ref,
+        capacity,
     )
 
 
@@ -1556,6 +2202,7 @@ class Measured:
     streams: dict[str, Run] = field(default_factory=dict)
     all_runs: list[Run] = field(default_factory=list)  # main and linearity (not --streams)
     labels: dict[str, str] = field(default_factory=dict)
+    capacity: dict[str, dict[str, CapacityRun]] = field(default_factory=dict)  # scenario -> contender -> run
 
 
 def _run_linearity(bench: Bench, plan: Plan, main_runs: dict[str, Run], args: argparse.Namespace) -> dict:
@@ -1578,9 +2225,22 @@ def _run_linearity(bench: Bench, plan: Plan, main_runs: dict[str, Run], args: ar
 
 
 def _measure_all(args: argparse.Namespace, plan: Plan) -> Measured:
-    endpoint = Endpoint()
-    endpoint.start()
     m = Measured()
+    if plan.every:
+        _measure_null(args, plan, m)
+    if plan.capacity:
+        contenders = capacity_contenders(args.target_cmd, plan.ref)
+        for c in contenders:
+            if c.argv is None:
+                log(f"SKIPPING {c.label} in the capacity scenarios: {c.missing}")
+        m.capacity = run_capacity(plan.capacity, args.capacity_scale, args.repeat, contenders, args.seed)
+    return m
+
+
+def _measure_null(args: argparse.Namespace, plan: Plan, m: Measured) -> None:
+    """The parts run against the null endpoint: start-up, --records, --sizes, --streams."""
+    endpoint = Endpoint(null_endpoint_argv(args.null_shards))
+    endpoint.start()
     try:
         contenders = build_contenders(endpoint, args.target_cmd, plan.ref)
         bench = Bench(contenders, endpoint, child_env(), args.repeat, args.min_rate)
@@ -1609,7 +2269,6 @@ def _measure_all(args: argparse.Namespace, plan: Plan) -> Measured:
             )
     finally:
         endpoint.stop()
-    return m
 
 
 def _report(args: argparse.Namespace, plan: Plan, m: Measured) -> tuple[str, dict]:
@@ -1617,6 +2276,7 @@ def _report(args: argparse.Namespace, plan: Plan, m: Measured) -> tuple[str, dic
     verdicts: dict = {}
     what = [f"{args.records:,} records"] if plan.main else []
     what += [f"{args.streams:,} streams"] if plan.streams else []
+    what += ["capacity scenarios"] if plan.capacity else []
     out = [f"## Results ({', '.join(what) or 'linearity'}, repeat {args.repeat})", ""]
     if plan.ref:
         ref = plan.ref
@@ -1633,7 +2293,8 @@ def _report(args: argparse.Namespace, plan: Plan, m: Measured) -> tuple[str, dic
             f"Input: {meta['bytes'] / 2**20:.1f} MiB, "
             f"{meta['avg_record_line_bytes']:.0f} bytes per RECORD line, "
             f"stream `orders`, seed {args.seed}. Endpoint: bench/null_endpoint.py "
-            "(separate process). Each contender runs alone, one after the other.",
+            f"(separate process; no limits: a {args.null_shards}-shard stream, whose ListShards the target paces "
+            f"by). Each contender runs alone, one after the other.",
             "",
             results_table(list(m.main.values()), m.startup),
             "",
@@ -1646,7 +2307,8 @@ def _report(args: argparse.Namespace, plan: Plan, m: Measured) -> tuple[str, dic
             "the run by processes other than the child and the endpoint (noise; should be ~0).",
             "",
         ]
-    out += ["### Startup", "", startup_table(m.startup, m.startup_cpu, m.labels) if m.startup else "(skipped)", ""]
+    if plan.every:
+        out += ["### Startup", "", startup_table(m.startup, m.startup_cpu, m.labels) if m.startup else "(skipped)", ""]
     if plan.main:
         out += ["### Ratios", "", ratios, ""]
     if plan.ref and (plan.main or plan.sizes):
@@ -1686,7 +2348,26 @@ def _report(args: argparse.Namespace, plan: Plan, m: Measured) -> tuple[str, dic
             + (" *current / ref*: ratios of the columns above (below 1: current is cheaper)." if plan.ref else ""),
             "",
         ]
-    if plan.main or plan.sizes:  # the goals are about the --records and --sizes runs
+    if plan.capacity:
+        out += [
+            f"### Capacity: {len(plan.capacity)} scenario{'s' if len(plan.capacity) != 1 else ''}"
+            f"{'' if args.capacity_scale == 1 else f', record counts x {args.capacity_scale:g}'}",
+            "",
+            "Each run against a fresh tests/support/capacity_endpoint.py (separate process): per-shard token buckets "
+            "of 1,000 records and 1 MiB a second, ProvisionedThroughputExceededException per refused record; "
+            'Firehose: the stream\'s bytes a second, ServiceUnavailableException "Slow down.". Scenarios: '
+            + "; ".join(
+                f"`{name}` {SCENARIOS[name].scaled(args.capacity_scale) * SCENARIOS[name].pipelines:,} records, "
+                f"{SCENARIOS[name].what}"
+                for name in plan.capacity
+            )
+            + ".",
+            "",
+            capacity_section(m.capacity, args.capacity_scale, args.repeat),
+            "",
+        ]
+        verdicts.update(capacity_verdicts(m.capacity, args.capacity_scale))
+    if plan.main or plan.sizes or plan.capacity:  # the goals are about --records, --sizes and --capacity
         out += ["### Goals", "", goals_section(verdicts)]
     return "\n".join(out), verdicts
 
@@ -1705,6 +2386,7 @@ def main(argv: list[str] | None = None) -> int:
     info = machine_info()
     report, verdicts = _report(args, plan, m)
     every_run = [*m.all_runs, *m.streams.values()]
+    capacity_runs = [r for runs in m.capacity.values() for r in runs.values()]
     mismatches = [r for r in every_run if r.status == "MISMATCH"]
 
     cmdline = "python bench/run.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
@@ -1714,6 +2396,9 @@ def main(argv: list[str] | None = None) -> int:
         for r in mismatches:
             print(f"MISMATCH: {r.label} at {r.records:,} records: {r.detail}")
         print("!" * 72)
+    for r in capacity_runs:
+        if r.status == "MISMATCH":
+            print(f"\nMISMATCH: {r.label} in capacity scenario {r.scenario}: {r.detail}")
 
     def _raw(runs: list[Run]) -> list[dict]:
         return [{**dict(r.__dict__.items()), "rps": r.rps, "cpu": r.cpu} for r in runs]
@@ -1729,6 +2414,13 @@ def main(argv: list[str] | None = None) -> int:
             "streams": args.streams,
             "records_per_stream": args.streams_records,
             "runs": _raw(list(m.streams.values())),
+        },
+        "capacity": {
+            "scale": args.capacity_scale,
+            "runs": [
+                {**r.__dict__, "efficiency_accepts": r.efficiency_accepts, "efficiency_wall": r.efficiency_wall}
+                for r in capacity_runs
+            ],
         },
         "verdicts": {k: {"pass": ok, "value": text} for k, (ok, text) in verdicts.items()},
     }
@@ -1746,7 +2438,7 @@ def main(argv: list[str] | None = None) -> int:
         (BENCH / "RESULTS.md").write_text("# target-kinesis benchmark results\n\n" + machine + "\n" + report + "\n")
         log("wrote bench/RESULTS.md")
     log(f"raw results: {(OUT / f'results-{stamp}.json').relative_to(ROOT)}")
-    failed = [r for r in every_run if r.status in ("FAILED", "TIMEOUT", "MISMATCH")]
+    failed = [r for r in [*every_run, *capacity_runs] if r.status in ("FAILED", "TIMEOUT", "MISMATCH")]
     return 1 if failed else 0
 
 
