@@ -498,7 +498,11 @@ def test_timestamp_that_is_not_a_date_time_falls_back_and_is_counted(moto_server
 
 
 def test_error_line_and_summary_count_the_same_records(moto_server, tmp_path):
-    config = base_config(moto_server.url, stream_name=unique_name("absent"), preflight_check=False)
+    # A stream whose map cannot be read starts slowly (200 records at once); a known, high cap
+    # lets several batches be in flight when the first one fails, the case where the counts differed.
+    config = base_config(
+        moto_server.url, stream_name=unique_name("absent"), preflight_check=False, max_records_per_second=100_000
+    )
     text = singer_lines(USERS, *(record("users", {"id": i}) for i in range(1600)))
     run = run_target(config, text, endpoint=moto_server.url, tmp_path=tmp_path)
     assert run.returncode == 1
