@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from binascii import a2b_base64
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
@@ -54,6 +54,13 @@ class PutAnswer:
     errors: list[RecordError | None]
     #: (index of the first accepted record, the ShardId AWS put it on); None without one.
     first_placed: tuple[int, str] | None = None
+    #: The answer's entries, in request order, for `placed`.
+    entries: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    def placed(self, index: int) -> str | None:
+        """The ShardId AWS put the `index`th record on (Kinesis), when it was accepted."""
+        shard = self.entries[index].get("ShardId") if index < len(self.entries) else None
+        return shard if isinstance(shard, str) else None
 
 
 @dataclass(frozen=True)
@@ -89,9 +96,18 @@ class Service(Protocol):
     uses_partition_key: bool
     default_append_newline: bool
 
+    #: How this service packs many events into one record (`aggregation`): kpl or lines.
+    aggregation: str
+    #: An aggregated record's bytes and events, unless configured.
+    aggregation_max_bytes: int
+    aggregation_max_records: int | None
+    #: AWS bills each record in units of this many bytes, rounded up (Kinesis PUT payload
+    #: units, Firehose ingestion).
+    billing_unit_bytes: int
+
     def record_size(self, data: bytes, key: str | None) -> int: ...
 
-    def wire(self, data: bytes, key: str | None) -> bytes: ...
+    def wire(self, data: bytes, key: str | None, explicit_hash_key: str | None = None) -> bytes: ...
 
     #: Per-record (or per-call) refusals that mean "at capacity now": sent again when there
     #: is room, never counted against max_retries.
@@ -112,6 +128,12 @@ def payload_of(wire: bytes) -> bytes:
     `{"Data":"<base64>"`). For dead letters: records are kept only in wire form while
     they wait, which halves what they hold in memory."""
     return a2b_base64(wire[_DATA_START : wire.index(b'"', _DATA_START)])
+
+
+def partition_key_of(wire: bytes) -> str | None:
+    """A record's partition key back from its wire form (None for Firehose), as `payload_of`."""
+    key = orjson.loads(wire).get("PartitionKey")
+    return key if isinstance(key, str) else None
 
 
 @dataclass(frozen=True)
@@ -144,7 +166,7 @@ def record_errors(response: dict[str, Any], entries_key: str, failed_key: str, e
     """
     entries = response.get(entries_key) or []
     if response.get(failed_key) == 0 and len(entries) == expected:
-        return PutAnswer([None] * expected, _placed(entries, 0))
+        return PutAnswer([None] * expected, _placed(entries, 0), entries)
     errors: list[RecordError | None] = [
         RecordError(entry["ErrorCode"], entry.get("ErrorMessage", "")) if entry.get("ErrorCode") else None
         for entry in entries[:expected]
@@ -153,7 +175,7 @@ def record_errors(response: dict[str, Any], entries_key: str, failed_key: str, e
         RecordError("InternalFailure", "record missing from the response") for _ in range(expected - len(errors))
     )
     first = next((index for index, error in enumerate(errors) if error is None), None)
-    return PutAnswer(errors, None if first is None else _placed(entries, first))
+    return PutAnswer(errors, None if first is None else _placed(entries, first), entries)
 
 
 def _placed(entries: list[dict[str, Any]], index: int) -> tuple[int, str] | None:

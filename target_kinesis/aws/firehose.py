@@ -19,6 +19,13 @@ LIMITS = ServiceLimits(
     max_partition_key_chars=0,
 )
 
+#: Firehose bills ingestion per record rounded up to the next 5 KB (Direct PUT pricing).
+INGESTION_UNIT_BYTES = 5 * KIB
+#: `aggregation: lines`: as much as a record holds, and the 500 events Firehose's multi-record
+#: deaggregation takes.
+LINES_MAX_BYTES = 1000 * KIB
+LINES_MAX_RECORDS = 500
+
 #: Firehose answers a record (or a whole call) beyond its stream's quota with this, "Slow down.".
 CAPACITY_CODES = frozenset({"ServiceUnavailableException"})
 
@@ -36,13 +43,17 @@ class FirehoseService:
     limits = LIMITS
     capacity_codes = CAPACITY_CODES
     map_api_names: tuple[str, ...] = ()
+    aggregation = "lines"
+    aggregation_max_bytes = LINES_MAX_BYTES
+    aggregation_max_records: int | None = LINES_MAX_RECORDS
+    billing_unit_bytes = INGESTION_UNIT_BYTES
 
     @staticmethod
     def record_size(data: bytes, key: str | None) -> int:
         return len(data)
 
     @staticmethod
-    def wire(data: bytes, key: str | None) -> bytes:
+    def wire(data: bytes, key: str | None, explicit_hash_key: str | None = None) -> bytes:
         """One entry of PutRecordBatch's `Records`, as JSON (Firehose has no partition key)."""
         return b'{"Data":"' + b2a_base64(data, newline=False) + b'"}'
 

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
+from target_kinesis.aws import kpl
 from target_kinesis.aws.batch_api import KIB, MIB, BatchApi, JsonCaller, PutAnswer, ServiceLimits, StreamInfo
 from target_kinesis.aws.errors import AwsCallFailed, error_code
 
@@ -29,6 +30,8 @@ LIMITS = ServiceLimits(
 #: on-demand streams alike (Kinesis Data Streams quotas).
 SHARD_RECORDS_PER_SECOND = 1000
 SHARD_BYTES_PER_SECOND = 1 * MIB
+#: Kinesis bills PUT payload units: 25 KB of a record, rounded up (Kinesis Data Streams pricing).
+PUT_PAYLOAD_UNIT_BYTES = 25 * KIB
 #: Per-record refusals that mean "this shard is at its capacity now".
 CAPACITY_CODES = frozenset({"ProvisionedThroughputExceededException"})
 
@@ -44,6 +47,10 @@ class KinesisService:
     limits = LIMITS
     capacity_codes = CAPACITY_CODES
     map_api_names: tuple[str, ...] = ("ListShards",)
+    aggregation = "kpl"
+    aggregation_max_bytes = kpl.DEFAULT_MAX_BYTES
+    aggregation_max_records: int | None = None
+    billing_unit_bytes = PUT_PAYLOAD_UNIT_BYTES
 
     @staticmethod
     def record_size(data: bytes, key: str | None) -> int:
@@ -51,9 +58,13 @@ class KinesisService:
         return len(data) + (len(key.encode("utf-8")) if key else 0)
 
     @staticmethod
-    def wire(data: bytes, key: str | None) -> bytes:
-        """One entry of PutRecords' `Records`, as JSON."""
-        return b"".join((b'{"Data":"', b2a_base64(data, newline=False), b'","PartitionKey":', orjson.dumps(key), b"}"))
+    def wire(data: bytes, key: str | None, explicit_hash_key: str | None = None) -> bytes:
+        """One entry of PutRecords' `Records`, as JSON. `explicit_hash_key` (a decimal) places
+        the record instead of its partition key's MD5 (a KPL aggregate, on its shard)."""
+        head = (b'{"Data":"', b2a_base64(data, newline=False), b'","PartitionKey":', orjson.dumps(key))
+        if explicit_hash_key is None:
+            return b"".join((*head, b"}"))
+        return b"".join((*head, b',"ExplicitHashKey":"', explicit_hash_key.encode("ascii"), b'"}'))
 
     @staticmethod
     def put(aws: JsonCaller, stream: str, wires: Sequence[bytes], records: int | None = None) -> PutAnswer:

@@ -20,3 +20,5 @@ class Destination:
 class Rule:
     event: str
     destination: Destination
+    #: The rule's own `aggregation`; None: the top-level setting.
+    aggregation: str | None = None

@@ -58,6 +58,9 @@ EVENT_SPEC_DOC = (
     "audience_id_field, audience_format (segment or mparticle), identity_fields."
 )
 
+#: `aggregation`: none, or one service's way of packing events into records.
+AGGREGATIONS = ["none", "kpl", "lines"]
+
 PROPERTIES: dict[str, dict[str, Any]] = {
     # -- where to write
     "region": _setting("string", "AWS region of the streams. Default: AWS_REGION, else us-east-1."),
@@ -76,7 +79,7 @@ PROPERTIES: dict[str, dict[str, Any]] = {
     ),
     "destinations": _setting(
         "array",
-        "Routing rules {event, stream, service?}: event is matched against the track event name, then the "
+        "Routing rules {event, stream, service?, aggregation?}: event is matched against the track event name, then the "
         "event type, then '*'; case-insensitive; the most specific level wins and all its rules receive the event.",
         items={
             "type": "object",
@@ -84,6 +87,7 @@ PROPERTIES: dict[str, dict[str, Any]] = {
                 "event": {"type": ["string"]},
                 "stream": {"type": ["string"]},
                 "service": {"type": ["string", "null"], "enum": SERVICE_NAMES},
+                "aggregation": {"type": ["string", "null"], "enum": [*AGGREGATIONS, None]},
             },
             "required": ["event", "stream"],
             "additionalProperties": False,
@@ -211,6 +215,25 @@ PROPERTIES: dict[str, dict[str, Any]] = {
         "for capacity; refusals for throughput are otherwise sent again when there is room.",
         default=300,
         exclusiveMinimum=0,
+    ),
+    "aggregation": _choice(
+        "kpl (Kinesis): pack events of one shard into KPL aggregated records, read back one by one by the KCL "
+        "and AWS's deaggregation modules; lines (Firehose): join newline-terminated events into one record. "
+        "Applies to the destinations of its service; a destinations rule may set its own.",
+        AGGREGATIONS,
+        default="none",
+    ),
+    "aggregation_max_bytes": _setting(
+        "integer",
+        "Bytes of one aggregated record. Default: 51,200 for kpl (as the KPL), 1,024,000 for lines; never above "
+        "the stream's record limit.",
+        minimum=1024,
+    ),
+    "aggregation_max_records": _setting(
+        "integer",
+        "Events in one aggregated record. Default: none for kpl, 500 for lines (what Firehose's multi-record "
+        "deaggregation takes).",
+        minimum=1,
     ),
     "ordering": _choice(
         "per_key: records with the same partition key reach the stream in input order, even across retries.",

@@ -78,6 +78,10 @@ class Settings:
     max_bytes_per_second: int | None
     stall_timeout_seconds: float
     ordering: str
+    #: The top-level `aggregation` (a rule may set its own: `aggregation_for`).
+    aggregation: str
+    aggregation_max_bytes: int | None
+    aggregation_max_records: int | None
     mapping_processes: int
     connect_timeout: float
     read_timeout: float
@@ -144,6 +148,20 @@ class Settings:
                 f"{max_batch}"
             )
         return max_record, max_batch
+
+    def aggregation_for(self, destination: Destination) -> str:
+        """How events are packed into records for one destination: none, kpl or lines.
+
+        The rules naming the destination say it (they agree: `_check_aggregation`); else the
+        top-level setting, where it is the destination's service's format (kpl for Kinesis,
+        lines for Firehose): one setting serves a run that writes to both services.
+        """
+        for rule in self.rules:
+            if rule.destination == destination and rule.aggregation is not None:
+                return rule.aggregation
+        if self.aggregation == SERVICES[destination.service].aggregation:
+            return self.aggregation
+        return "none"
 
     def event_spec(self, stream: str) -> EventSpec:
         """How records of a Singer stream become events (a track event, unless configured)."""
@@ -212,11 +230,15 @@ class Settings:
             max_bytes_per_second=c.get("max_bytes_per_second"),
             stall_timeout_seconds=seconds["stall_timeout_seconds"],
             ordering=c["ordering"],
+            aggregation=c["aggregation"],
+            aggregation_max_bytes=c.get("aggregation_max_bytes"),
+            aggregation_max_records=c.get("aggregation_max_records"),
             mapping_processes=mapping_processes_for(c.get("mapping_processes")),
             connect_timeout=seconds["connect_timeout"],
             read_timeout=seconds["read_timeout"],
         )
         _check_service_limits(settings)
+        _check_aggregation(settings)
         return settings
 
 
@@ -302,7 +324,13 @@ def _rules(config: Mapping[str, Any]) -> tuple[Rule, ...]:
         if problem:
             label = where if stream_name else f"{where}.stream"
             raise ConfigError(f"setting '{label}': {service} stream name '{stream}' {problem}")
-        rules.append(Rule(event.strip(), Destination(service, stream)))
+        aggregation = raw.get("aggregation")
+        if aggregation not in (None, "none") and aggregation != SERVICES[service].aggregation:
+            raise ConfigError(
+                f"setting '{where}.aggregation': {aggregation} is not for {service} streams "
+                f"(kinesis: kpl; firehose: lines)"
+            )
+        rules.append(Rule(event.strip(), Destination(service, stream), aggregation))
     return tuple(rules)
 
 
@@ -317,6 +345,27 @@ def _check_service_limits(settings: Settings) -> None:
         if value is not None and value > ceiling:
             names = " and ".join(sorted(s.name for s in used))
             raise ConfigError(f"setting '{name}' is above the {names} limit of {ceiling} bytes")
+
+
+def _check_aggregation(settings: Settings) -> None:
+    """Rules of one destination agree on its aggregation; the top-level one applies somewhere."""
+    chosen: dict[Destination, str] = {}
+    for index, rule in enumerate(settings.rules):
+        if rule.aggregation is None:
+            continue
+        earlier = chosen.setdefault(rule.destination, rule.aggregation)
+        if earlier != rule.aggregation:
+            raise ConfigError(
+                f"setting 'destinations[{index}].aggregation': {rule.destination} is given both "
+                f"{earlier} and {rule.aggregation}; a stream is written one way"
+            )
+    top = settings.aggregation
+    if top != "none" and all(SERVICES[d.service].aggregation != top for d in settings.destinations):
+        services = " and ".join(sorted({d.service for d in settings.destinations}))
+        raise ConfigError(
+            f"setting 'aggregation': {top} is for {'kinesis' if top == 'kpl' else 'firehose'} streams, and this "
+            f"configuration writes to {services} only (kinesis: kpl; firehose: lines)"
+        )
 
 
 def mapping_processes_for(value: int | None) -> int:

@@ -43,6 +43,21 @@ class Entry:
     first: int = 0
     #: The Kinesis shard (its index in the destination's shard map) a single record goes to.
     shard: int = 0
+    #: A packed record (`aggregation`): how many events it carries (0: not packed). Its `key`
+    #: is then its ordering lane, not a partition key; its events are read back from `wire`
+    #: when needed (dead letters, packing again), rarely: keeping them twice doubled memory.
+    packed: int = 0
+    #: Events not packed yet, (bytes, partition key) each: a stand-in entry for dead letters.
+    members: list[tuple[bytes, str | None]] | None = None
+    #: The shard map version a packed record was packed by (packed again under a new map).
+    version: int = 0
+
+    @property
+    def events(self) -> int:
+        """Events this entry carries (a run: its records; a packed record: its events)."""
+        if self.packed:
+            return self.packed
+        return len(self.members) if self.members is not None else self.count
 
     def split(self) -> list[Entry]:
         """One Entry per record: a refused record is retried or dead-lettered on its own."""

@@ -24,8 +24,9 @@ from target_kinesis.events.event import Event
 from target_kinesis.events.serialize import dumps
 
 #: One record for one destination, ready for `Producer.add_all`: (index into
-#: `Encoder.destinations`, partition key, size as the service counts it, wire form, the
-#: Kinesis shard it lands on: its index in the destination's shard map, else 0).
+#: `Encoder.destinations`, partition key, size as the service counts it, wire form (for a
+#: destination that packs events, `aggregation`: the bytes themselves), the Kinesis shard it
+#: lands on: its index in the destination's shard map, else 0).
 #: A plain tuple: records cross a process boundary by the thousand, and tuples pickle
 #: several times faster than any class.
 Encoded = tuple[int, "str | None", int, bytes, int]
@@ -41,6 +42,7 @@ class Encoder:
         partition_keys: PartitionKeys,
         newline: Callable[[str], bool],
         shard_maps: dict[int, ShardMap] | None = None,
+        packed: Callable[[Destination], bool] = lambda destination: False,
     ) -> None:
         self.router = router
         #: The current shard map of each Kinesis destination (by index) whose map was read;
@@ -53,13 +55,13 @@ class Encoder:
         # Per destination, what encoding needs: looked up by index, not by Destination
         # (a dataclass whose hash is Python code, three lookups a record).
         self._targets = {
-            d: (index[d], SERVICES[d.service], newline(d.service), SERVICES[d.service].uses_partition_key)
+            d: (index[d], SERVICES[d.service], newline(d.service), SERVICES[d.service].uses_partition_key, packed(d))
             for d in self.destinations
         }
-        self._plans: dict[tuple[str, str | None], tuple[tuple[int, Service, bool, bool], ...]] = {}
+        self._plans: dict[tuple[str, str | None], tuple[tuple[int, Service, bool, bool, bool], ...]] = {}
         self.stats = RunStats()
 
-    def _plan(self, event: Event) -> tuple[tuple[int, Service, bool, bool], ...]:
+    def _plan(self, event: Event) -> tuple[tuple[int, Service, bool, bool, bool], ...]:
         """Where an event of this type and name goes; cached like the router's answer."""
         key = (event.type, event.name)
         plan = self._plans.get(key)
@@ -86,7 +88,7 @@ class Encoder:
         data = dumps(event.body)
         key: str | None = None
         shard_maps = self.shard_maps
-        for index, service, newline, keyed in plan:
+        for index, service, newline, keyed, packed in plan:
             payload = data + b"\n" if newline else data
             record_key = None
             shard = 0
@@ -101,7 +103,7 @@ class Encoder:
                 if shard_map is not None:
                     shard = shard_map.index_of(key)
             size = service.record_size(payload, record_key)
-            out.append((index, record_key, size, service.wire(payload, record_key), shard))
+            out.append((index, record_key, size, payload if packed else service.wire(payload, record_key), shard))
 
     def map_version(self, index: int) -> int:
         """The version of the shard map records of a destination are predicted with."""
@@ -124,6 +126,7 @@ def encoder_for(settings: Settings, shard_maps: dict[int, ShardMap] | None = Non
         partition_keys=PartitionKeys(settings.partition_key),
         newline=settings.newline,
         shard_maps=shard_maps,
+        packed=lambda destination: settings.aggregation_for(destination) != "none",
     )
 
 

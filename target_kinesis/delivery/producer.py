@@ -22,15 +22,17 @@ import logging
 import threading
 import time
 import typing as t
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from target_kinesis.aws.batch_api import JsonCaller, Service, payload_of
+from target_kinesis.aws.batch_api import JsonCaller, PutAnswer, Service, partition_key_of, payload_of
 from target_kinesis.aws.errors import error_code
+from target_kinesis.aws.services import SERVICES
 from target_kinesis.config.destinations import Destination
 from target_kinesis.config.settings import Settings
-from target_kinesis.delivery.batching import Entry, PacingBatcher
+from target_kinesis.delivery.aggregation import Aggregator, Member, Packed, members_of, repack
+from target_kinesis.delivery.batching import Column, Entry, PacingBatcher
 from target_kinesis.delivery.dead_letters import DeadLetters
 from target_kinesis.delivery.encoding import Encoded
 from target_kinesis.delivery.flow import DestinationFlow
@@ -86,11 +88,22 @@ class ProducerLimits:
     per_key_order: bool
     #: Throttling fails the run only when the destination accepted nothing for this long.
     stall_timeout_seconds: float = 300.0
+    #: none, kpl or lines (delivery/aggregation.py), and a packed record's bytes and events at most.
+    aggregation: str = "none"
+    aggregation_max_bytes: int = 0
+    aggregation_max_records: int | None = None
 
     @classmethod
     def for_destination(cls, settings: Settings, destination: Destination, stream_max: int | None) -> ProducerLimits:
         """`stream_max`: the stream's own record limit, when the preflight describe read it."""
         max_record, max_batch = settings.size_limits(destination, stream_max)
+        service = SERVICES[destination.service]
+        # A packed record is a record: its data and partition key (at most 256 characters of up
+        # to 4 bytes) within the record limit.
+        packed_max = min(
+            settings.aggregation_max_bytes or service.aggregation_max_bytes,
+            max_record - 4 * service.limits.max_partition_key_chars,
+        )
         return cls(
             max_batch_records=settings.max_batch_records,
             max_batch_bytes=max_batch,
@@ -102,6 +115,9 @@ class ProducerLimits:
             on_oversized_record=settings.on_oversized_record,
             per_key_order=settings.ordering == "per_key",
             stall_timeout_seconds=settings.stall_timeout_seconds,
+            aggregation=settings.aggregation_for(destination),
+            aggregation_max_bytes=packed_max,
+            aggregation_max_records=settings.aggregation_max_records or service.aggregation_max_records,
         )
 
 
@@ -161,6 +177,14 @@ class Producer:
         self._refresh_credentials = refresh_credentials
         self._maps = shard_maps
         self._clock = clock
+        #: With `aggregation`, events are packed before they are batched; records handed over
+        #: then carry their bytes as they are, not their wire form (encoding.Encoder).
+        self._limits = limits
+        self._aggregator = (
+            Aggregator(limits.aggregation, limits.aggregation_max_bytes, limits.aggregation_max_records)
+            if limits.aggregation != "none"
+            else None
+        )
         self._batcher: PacingBatcher
         records, size = limits.max_batch_records, limits.max_batch_bytes
         if limits.per_key_order and service.uses_partition_key:
@@ -193,6 +217,9 @@ class Producer:
 
         One lock for the lot: records arrive from mapping processes a thousand at a time.
         """
+        if self._aggregator is not None:
+            self._add_packed(records)
+            return
         max_size = self.max_record_bytes
         batcher = self._batcher
         first_seq = self._seq
@@ -210,6 +237,65 @@ class Producer:
             finally:
                 self.stats.records_queued += self._seq - first_seq
 
+    def _add_packed(self, records: Iterable[Encoded]) -> None:
+        """Queue events of a destination that packs them (`aggregation`): each joins the open
+        record of its shard; records that fill up are batched."""
+        aggregator = self._aggregator
+        assert aggregator is not None
+        max_size = self.max_record_bytes
+        batcher = self._batcher
+        shard_map = self._maps.current() if self._maps is not None else None
+        mapped = shard_map is not None
+        packed: list[Packed] = []
+        with self._cond:
+            self._raise_if_failed()
+            for position, (_, key, size, data, shard) in enumerate(records):
+                if size > max_size:
+                    self._oversized(data, key, size, position, packed=True)
+                    continue
+                self.stats.records_queued += 1
+                aggregator.add(data, key, shard if mapped else None, packed)
+                if packed:
+                    self._queue_packed(packed)
+                    packed.clear()
+                    if batcher.needs_pump():
+                        self._pump(force=False)
+
+    def _queue_packed(self, packed: list[Packed]) -> None:
+        """Lock held: finished packed records into the batcher, in order."""
+        version = self._map_version()
+        wire, size = self.service.wire, self.service.record_size
+        for record in packed:
+            self._seq += 1
+            self._batcher.add(
+                Entry(
+                    wire(record.data, record.key, record.explicit_hash_key),
+                    record.lane,
+                    size(record.data, record.key),
+                    self._seq,
+                    shard=record.shard,
+                    packed=len(record.members),
+                    version=version,
+                )
+            )
+
+    def _members(self, entry: Entry) -> list[Member]:
+        """The events an entry carries, (bytes, partition key) each."""
+        if entry.members is not None:
+            return entry.members
+        data = payload_of(entry.wire)
+        if not entry.packed:
+            return [(data, entry.key)]
+        key = partition_key_of(entry.wire) if self.service.uses_partition_key else None
+        return members_of(self._limits.aggregation, data, key)
+
+    def _repack(self, members: list[Member]) -> list[Packed]:
+        """Events packed again by the shard map as it is now (it was read again)."""
+        limits = self._limits
+        shard_map = self._maps.current() if self._maps is not None else None
+        placed = [(m, shard_map.index_of(m[1] or "") if shard_map is not None else None) for m in members]
+        return repack(limits.aggregation, limits.aggregation_max_bytes, limits.aggregation_max_records, placed)
+
     def add_run(self, run: Entry) -> None:
         """Queue a run of records (from a mapping process's answer, see `batching.Column`).
 
@@ -217,6 +303,9 @@ class Producer:
         each record its own turn, and an oversized one is refused alone, as by `add_all`.
         """
         column = run.column
+        if column is not None and self._aggregator is not None:
+            self._add_packed(self._column_records(column, run.first, run.count))
+            return
         if (
             column is None
             or isinstance(self._batcher, PacedKeyedBatcher)
@@ -248,6 +337,23 @@ class Producer:
             if batcher.needs_pump():
                 self._pump(force=False)
 
+    def _column_records(self, column: Column, first: int, count: int) -> Iterator[Encoded]:
+        """Records `first`.. of a column as `add_all` takes them, without an Entry each (the
+        events of a destination that packs them are handled one by one in this process)."""
+        body, ends, keys, sizes, shards = column.body, column.ends, column.keys, column.sizes, column.shards
+        shard_map = self._maps.current() if self._maps is not None else None
+        stale = shard_map is not None and column.map_version != shard_map.version
+        start = ends[first - 1] + 1 if first else 0
+        for i in range(first, first + count):
+            end = ends[i]
+            key = keys[i] if keys else None
+            if stale and shard_map is not None:
+                shard = shard_map.index_of(key or "")
+            else:
+                shard = shards[i] if shards is not None else 0
+            yield (0, key, sizes[i], body[start:end], shard)
+            start = end + 1
+
     def refuses(self, run: Entry) -> bool:
         """Whether adding `run` would stop at an oversized record (on_oversized_record=fail)."""
         return self._on_oversized == "fail" and _largest(run) > self.max_record_bytes
@@ -258,6 +364,10 @@ class Producer:
         Raises DeliveryError as soon as any record is known to be undeliverable.
         """
         with self._cond:
+            if self._aggregator is not None:
+                packed: list[Packed] = []
+                self._aggregator.flush(packed)
+                self._queue_packed(packed)
             while True:
                 self._pump(force=True)
                 if self._in_flight == 0 and self._batcher.pending == 0:
@@ -393,6 +503,8 @@ class Producer:
         shards = len(self.flow.shard_ids)
         where = f"{shards} shard(s)" if shards else "its quota"
         held = self._batcher.drain()
+        if self._aggregator is not None and self._aggregator.pending:  # events not packed yet fail alike
+            held.append(Entry(b"", None, 0, members=self._aggregator.take_members()))
         self._cond.release()
         try:
             self._fail(
@@ -405,7 +517,8 @@ class Producer:
         finally:
             self._cond.acquire()
 
-    def _oversized(self, wire: bytes, key: str | None, size: int, position: int) -> None:
+    def _oversized(self, wire: bytes, key: str | None, size: int, position: int, *, packed: bool = False) -> None:
+        """`packed`: `wire` holds the record's bytes as they are (a destination that packs)."""
         where = f"{self.destination.service} stream '{self.destination.stream}'"
         if self._on_oversized == "fail":
             raise OversizedRecordError(
@@ -418,7 +531,7 @@ class Producer:
                 reason="oversized",
                 service=self.destination.service,
                 stream=self.destination.stream,
-                data=payload_of(wire),
+                data=wire if packed else payload_of(wire),
                 partition_key=key,
                 error_code="RecordTooLarge",
                 error_message=f"{size} bytes > max_record_bytes {self.max_record_bytes}",
@@ -496,16 +609,17 @@ class Producer:
             results = answer.errors
             if answer.first_placed is not None:
                 self._check_placement(remaining, *answer.first_placed)
+                if self._aggregator is not None:
+                    self._check_packed_placement(remaining, answer)
             if not any(results):  # the usual answer: everything acknowledged
-                self._accepted(records, sum(e.size for e in remaining))
+                self._accepted(remaining)
                 return
             if records != len(remaining):  # runs: each record's own fate from here on
                 remaining = [single for entry in remaining for single in entry.split()]
             refused = [(entry, error) for entry, error in zip(remaining, results, strict=True) if error is not None]
             if len(refused) < len(remaining):
                 refused_ids = {id(entry) for entry, _ in refused}
-                accepted = [entry for entry in remaining if id(entry) not in refused_ids]
-                self._accepted(len(accepted), sum(e.size for e in accepted))
+                self._accepted([entry for entry in remaining if id(entry) not in refused_ids])
             rules = [(entry, error, classify(error.code)) for entry, error in refused]
             capacity = [(e, err) for e, err, r in rules if self._for_capacity(err.code, r.throttle)]
             if capacity:
@@ -541,8 +655,21 @@ class Producer:
         """A refusal for throughput (sent again when there is room) rather than a fault."""
         return throttle or code in self.service.capacity_codes
 
-    def _accepted(self, records: int, size: int) -> None:
-        self.stats.add(records_sent=records, bytes_sent=size)
+    def _accepted(self, entries: list[Entry]) -> None:
+        """AWS acknowledged these: count events, AWS records and what AWS bills for them."""
+        records = events = size = units = 0
+        unit = self.service.billing_unit_bytes
+        for entry in entries:
+            records += entry.count
+            events += entry.events
+            size += entry.size
+            if entry.count == 1:
+                units += -(-entry.size // unit)
+            else:
+                column = entry.column
+                assert column is not None
+                units += sum(-(-s // unit) for s in column.sizes[entry.first : entry.first + entry.count])
+        self.stats.add(records_sent=events, aws_records=records, bytes_sent=size, billed_units=units)
         with self._cond:
             self._last_accept = self._clock()
             self.flow.accepted(records, size)
@@ -569,11 +696,36 @@ class Producer:
             self.flow.refused(code, len(singles), by_shard, share, sent_at)
             shard_map = self._maps.current() if self._maps is not None else None
             if shard_map is not None:  # placed by the map as it is now (it may have been read again)
+                singles = self._replaced(singles, shard_map.version)
                 for single in singles:
-                    single.shard = shard_map.index_of(single.key or "")
+                    if not single.packed:
+                        single.shard = shard_map.index_of(single.key or "")
             self._batcher.requeue(singles)
             self.stats.add(throttles=1)
             self._cond.notify_all()
+
+    def _replaced(self, entries: list[Entry], version: int) -> list[Entry]:
+        """Lock held: packed records packed by an older shard map, packed again by this one
+        (their events may now belong to other shards); other entries as they are."""
+        if self._aggregator is None or all(not e.packed or e.version == version for e in entries):
+            return entries
+        kept = [e for e in entries if not e.packed or e.version == version]
+        stale = [m for e in entries if e.packed and e.version != version for m in self._members(e)]
+        fresh: list[Entry] = []
+        for record in self._repack(stale):
+            self._seq += 1
+            fresh.append(
+                Entry(
+                    self.service.wire(record.data, record.key, record.explicit_hash_key),
+                    record.lane,
+                    self.service.record_size(record.data, record.key),
+                    self._seq,
+                    shard=record.shard,
+                    packed=len(record.members),
+                    version=version,
+                )
+            )
+        return kept + fresh
 
     def _map_version(self) -> int:
         shard_map = self._maps.current() if self._maps is not None else None
@@ -600,7 +752,55 @@ class Producer:
         logger.info("%s: the shard map changed (%d open shards); pacing by the new map", self.destination, len(fresh))
         with self._cond:
             self.flow.reshard(fresh.ids)
-            self._batcher.reshard(lambda entry: fresh.index_of(entry.key or ""))
+            if self._aggregator is not None:  # what is packed and not sent yet: packed again by the new map
+                held = self._batcher.drain()
+                members = [m for entry in held for m in self._members(entry)]
+                members += self._aggregator.take_members()
+                self._queue_packed(self._repack(members))
+            else:
+                self._batcher.reshard(lambda entry: fresh.index_of(entry.key or ""))
+            self._cond.notify_all()
+
+    def _check_packed_placement(self, entries: list[Entry], answer: PutAnswer) -> None:
+        """KPL aggregates AWS stored on a shard other than the one they were packed for (a reshard
+        between packing and sending): the KCL drops their events whose hash key lies outside that
+        shard, so those events are packed again by the map as it is now and sent again.
+        Consumers that deaggregate without that check (aws-kinesis-agg in Lambda) see them twice:
+        at least once, never lost."""
+        maps = self._maps
+        shard_map = maps.current() if maps is not None else None
+        if maps is None or shard_map is None:
+            return
+        stray: list[tuple[Entry, str]] = []
+        for index, entry in enumerate(entries):
+            if entry.packed < 2 or answer.errors[index] is not None:
+                continue
+            landed = answer.placed(index)
+            if landed is None or (entry.version == shard_map.version and shard_map.ids[entry.shard] == landed):
+                continue
+            stray.append((entry, landed))
+        if not stray:
+            return
+        if any(landed not in shard_map.ids for _, landed in stray):
+            shard_map = maps.reread() or shard_map  # a shard the map does not know: it is stale
+        ids = shard_map.ids
+        resend = [
+            member
+            for entry, landed in stray
+            for member in self._members(entry)
+            if landed in ids and ids[shard_map.index_of(member[1] or "")] != landed
+        ]
+        if not resend:
+            return
+        self.stats.add(records_queued=len(resend), resent=len(resend))
+        logger.warning(
+            "%s: %d event(s) of aggregates a reshard placed on another shard are sent again (the KCL "
+            "drops them there; consumers that deaggregate without that check see them twice)",
+            self.destination,
+            len(resend),
+        )
+        with self._cond:
+            self._queue_packed(self._repack(resend))
             self._cond.notify_all()
 
     def _abandoned(self, entries: list[Entry]) -> None:
@@ -615,18 +815,23 @@ class Producer:
 
     def _record_failure(self, entries: list[Entry], code: str, message: str, attempts: int = 0) -> None:
         entries = [single for entry in entries for single in entry.split()]
+        events = 0
         for entry in entries:
-            self._dead_letters.write(
-                reason="undeliverable",
-                service=self.destination.service,
-                stream=self.destination.stream,
-                data=payload_of(entry.wire),
-                partition_key=entry.key,
-                error_code=code,
-                error_message=message,
-                attempts=entry.attempts or attempts,
-            )
-        self.stats.add(failed=len(entries), dead_lettered=len(entries) if self._dead_letters.enabled else 0)
+            # A packed record's events are dead-lettered one by one, as they were read.
+            members = self._members(entry)
+            for data, key in members:
+                self._dead_letters.write(
+                    reason="undeliverable",
+                    service=self.destination.service,
+                    stream=self.destination.stream,
+                    data=data,
+                    partition_key=key,
+                    error_code=code,
+                    error_message=message,
+                    attempts=entry.attempts or attempts,
+                )
+            events += len(members)
+        self.stats.add(failed=events, dead_lettered=events if self._dead_letters.enabled else 0)
         error = self._error
         if error is not None:  # the run's error line counts every record not delivered, as the summary does
             error.records = self.stats.snapshot()["failed"]

@@ -10,7 +10,12 @@ from dataclasses import dataclass, field, fields
 class DestinationStats:
     """What happened to the records of one destination stream."""
 
+    #: Events acknowledged (with `aggregation`, several share one AWS record).
     records_sent: int = 0
+    #: AWS records acknowledged, and the units AWS bills them in (Kinesis: 25 KB PUT payload
+    #: units; Firehose: 5 KB), each record rounded up.
+    aws_records: int = 0
+    billed_units: int = 0
     bytes_sent: int = 0
     calls: int = 0
     retried_records: int = 0
@@ -19,6 +24,8 @@ class DestinationStats:
     dead_lettered: int = 0
     failed: int = 0
     records_queued: int = 0
+    #: Events of KPL aggregates a reshard put on another shard, sent again (at least once).
+    resent: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **counts: int) -> None:

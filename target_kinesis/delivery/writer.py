@@ -141,12 +141,14 @@ class EventWriter:
             s = producer.stats.snapshot()
             pacing = producer.pacing()
             yield (
-                f"summary {destination}: records_sent={s['records_sent']} bytes={s['bytes_sent']} "
+                f"summary {destination}: records_sent={s['records_sent']} aws_records={s['aws_records']} "
+                f"billed_units={s['billed_units']} bytes={s['bytes_sent']} "
                 f"calls={s['calls']} retried_records={s['retried_records']} throttles={s['throttles']} "
                 f"refused={sum(pacing.refused.values())} waited_seconds={pacing.waited:.1f} "
                 f"skipped={s['skipped']} dead_lettered={s['dead_lettered']} failed={s['failed']}"
+                + (f" resent_after_reshard={s['resent']}" if s["resent"] else "")
             )
-            yield capacity_line(destination, s["records_sent"], pacing)
+            yield capacity_line(destination, s["records_sent"], pacing, s["aws_records"])
         yield (
             f"summary events: read={self.stats.records_read} unmapped={self.stats.unmapped} "
             f"dropped_anonymous={self.stats.dropped_anonymous} key_fallbacks={self.stats.key_fallbacks} "
@@ -154,8 +156,9 @@ class EventWriter:
         )
 
 
-def capacity_line(destination: Destination, sent: int, pacing: Pacing) -> str:
-    """The destination's capacity against what was achieved, and what pacing cost."""
+def capacity_line(destination: Destination, sent: int, pacing: Pacing, aws_records: int | None = None) -> str:
+    """The destination's capacity against what was achieved, and what pacing cost. `aws_records`:
+    records AWS stored, when events were packed into fewer of them (`aggregation`)."""
     where = f"{pacing.shards} shard(s)" if pacing.shards else "the stream"
     if pacing.records_per_second is None and pacing.bytes_per_second is None:
         limit = "no limit known (nothing refused)"
@@ -164,8 +167,13 @@ def capacity_line(destination: Destination, sent: int, pacing: Pacing) -> str:
         size = f"{pacing.bytes_per_second / (1024 * 1024):,.2f} MiB/s" if pacing.bytes_per_second is not None else None
         limit = " and ".join(part for part in (records, size) if part)
     achieved = sent / pacing.elapsed if pacing.elapsed > 0 else 0.0
+    packed = ""
+    if aws_records is not None and aws_records != sent:
+        rate = aws_records / pacing.elapsed if pacing.elapsed > 0 else 0.0
+        packed = f" (events, packed into {rate:,.0f} AWS records/s)"
     refused = ", ".join(f"{code} {n}" for code, n in sorted(pacing.refused.items())) or "none"
     return (
-        f"capacity {destination}: {where}, {limit}; averaged {achieved:,.0f} records/s over {pacing.elapsed:.1f} s; "
+        f"capacity {destination}: {where}, {limit}; averaged {achieved:,.0f} records/s{packed} over "
+        f"{pacing.elapsed:.1f} s; "
         f"refused for throughput: {refused}; waited {pacing.waited:.1f} s for capacity"
     )

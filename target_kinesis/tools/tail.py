@@ -20,7 +20,11 @@ undone, split into lines (and back-to-back JSON objects written without a newlin
 split too). With ``--from latest`` the objects already there are skipped; ``--follow``
 polls for new keys.
 
-stdout carries one JSON line per event and nothing else: the record's data as-is when it is
+A record that packs several events (the target's ``aggregation``) is printed one event a
+line, in order: a KPL aggregate (``kpl``) as its user records, and a record of JSON lines
+(``lines``) as its lines. In an S3 object those lines are lines of the object already.
+
+stdout carries one JSON line per event and nothing else: the event's data as-is when it is
 JSON (without its trailing newline), otherwise the data as a JSON string. Errors are one line
 on stderr and exit 1 (2 for bad arguments); Ctrl-C exits 0.
 
@@ -45,6 +49,7 @@ from typing import Any, NoReturn, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from target_kinesis.aws import kpl
 from target_kinesis.aws.clients import AwsClients
 from target_kinesis.aws.errors import AwsError, error_code, explain
 from target_kinesis.aws.services import SERVICES, stream_name_problem
@@ -131,18 +136,58 @@ def _split_concatenated(line: bytes) -> list[bytes]:
     return parts if len(parts) > 1 else [line]
 
 
+def _lines(body: bytes) -> list[bytes]:
+    """The lines of `body` that are not blank, without line ends."""
+    lines: list[bytes] = []
+    for raw in body.split(b"\n"):
+        line = raw[:-1] if raw.endswith(b"\r") else raw
+        if line.strip():
+            lines.append(line)
+    return lines
+
+
 def split_object(body: bytes) -> list[bytes]:
     """The records of one object Firehose delivered: its lines, without line ends.
 
     Blank lines are skipped; a line holding several JSON objects back to back (records
     sent without append_newline) gives one record per object.
     """
-    records: list[bytes] = []
-    for raw in body.split(b"\n"):
-        line = raw[:-1] if raw.endswith(b"\r") else raw
-        if line.strip():
-            records.extend(_split_concatenated(line))
-    return records
+    return [record for line in _lines(body) for record in _split_concatenated(line)]
+
+
+def _is_json(line: bytes) -> bool:
+    """Whether format_record would print `line` as JSON (strict, UTF-8)."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return _parse_json(text)[0]
+
+
+def split_json_lines(data: bytes) -> list[bytes]:
+    """The events of a record the target packed as JSON lines (`aggregation: lines`).
+
+    Only when every line is a JSON document of its own: one document spread over several
+    lines, or text, is one event (as format_record prints it), not a line each.
+    """
+    if b"\n" not in data.rstrip(b"\r\n"):
+        return [data]  # one line: nothing to split, and nothing to parse twice
+    lines = _lines(data)
+    return lines if all(_is_json(line) for line in lines) else [data]
+
+
+def record_events(data: bytes) -> list[bytes]:
+    """The events one Kinesis record holds, in order: a KPL aggregate's user records, a JSON
+    lines record's lines, or else the record itself.
+
+    Data that is not an aggregate, or is a damaged one (its digest does not match), is one
+    plain record: the KCL hands such a record out whole too.
+    """
+    try:
+        pieces = [user_data for _key, _hash_key, user_data in kpl.unpack(data)]
+    except kpl.NotAggregated:
+        pieces = [data]
+    return [event for piece in pieces for event in split_json_lines(piece)]
 
 
 def maybe_decompress(body: bytes) -> bytes:
@@ -393,7 +438,7 @@ class KinesisTail:
         cursor.iterator = self.caller(self.client.get_shard_iterator, self.explain, **params)["ShardIterator"]
 
     def poll_shard(self, cursor: ShardCursor, out: Output) -> int:
-        """Read one page of a shard; returns the number of records emitted."""
+        """Read one page of a shard; returns the number of records whose events were emitted."""
         if cursor.iterator is None:
             self.open(cursor)
         try:
@@ -419,7 +464,8 @@ class KinesisTail:
         for record in records:
             if out.full:
                 break
-            out.emit(record["Data"])
+            for event in record_events(record["Data"]):
+                out.emit(event)
             cursor.last_sequence = record["SequenceNumber"]
             emitted += 1
         cursor.iterator = page.get("NextShardIterator")

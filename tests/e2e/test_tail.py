@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_kinesis_agg.aggregator import RecordAggregator
 
 from target_kinesis.tools.tail import (
     format_record,
@@ -117,6 +118,25 @@ def test_tail_prints_every_record_of_every_shard_exactly_once(
     assert sorted(lines) == _expected_lines(records)
     assert len(lines) == len(set(lines)) == 62
     assert all(json.loads(line) is not None for line in lines)
+
+
+@pytest.mark.e2e
+def test_tail_prints_each_event_of_an_aggregated_record(moto_server: Any, kinesis: Any, env: dict[str, str]) -> None:
+    stream = unique_name("tail")
+    create_kinesis_stream(kinesis, stream, shards=1)  # one shard: the order is the order put
+    events = [json.dumps({"n": i, "text": "é"}).encode() for i in range(5)]
+    aggregator = RecordAggregator()  # AWS's own KPL aggregate writer
+    for i, event in enumerate(events[1:4]):
+        assert aggregator.add_user_record(f"user-{i}", event) is None
+    key, _, aggregate = aggregator.clear_and_get().get_contents()
+    lines_record = b"".join(event + b"\n" for event in events[4:]) + b'{"n": 5}\n'
+    kinesis.put_record(StreamName=stream, PartitionKey="plain", Data=events[0])
+    kinesis.put_record(StreamName=stream, PartitionKey=key, Data=aggregate)
+    kinesis.put_record(StreamName=stream, PartitionKey="lines", Data=lines_record)
+
+    result = _tail(env, "--stream", stream, "--endpoint-url", moto_server.url, "--region", REGION)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [format_record(e) for e in events] + ['{"n": 5}']
 
 
 @pytest.mark.e2e

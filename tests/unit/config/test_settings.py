@@ -399,3 +399,56 @@ def test_unknown_setting_names_the_nearest() -> None:
     known = ["hash_fields", "partition_key", "stream_name"]
     assert "did you mean 'hash_fields'?" in unknown_setting("hash_feilds", known)
     assert "--about lists every setting" in unknown_setting("zzz", known)
+
+
+def test_top_level_aggregation_applies_to_its_services_destinations() -> None:
+    settings = Settings.from_config(
+        {
+            "aggregation": "kpl",
+            "destinations": [
+                {"event": "*", "stream": "k", "service": "kinesis"},
+                {"event": "*", "stream": "f", "service": "firehose"},
+            ],
+        }
+    )
+    assert settings.aggregation_for(Destination("kinesis", "k")) == "kpl"
+    assert settings.aggregation_for(Destination("firehose", "f")) == "none", "kpl is not a Firehose form"
+
+
+def test_a_rule_sets_its_destinations_aggregation() -> None:
+    settings = Settings.from_config(
+        {
+            "destinations": [
+                {"event": "*", "stream": "f", "service": "firehose", "aggregation": "lines"},
+                {"event": "*", "stream": "k", "service": "kinesis", "aggregation": "none"},
+            ],
+            "aggregation": "kpl",
+        }
+    )
+    assert settings.aggregation_for(Destination("firehose", "f")) == "lines"
+    assert settings.aggregation_for(Destination("kinesis", "k")) == "none", "the rule's own word wins"
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"stream_name": "s", "aggregation": "lines"}, "setting 'aggregation': lines is for firehose streams"),
+        (
+            {"destinations": [{"event": "*", "stream": "s", "aggregation": "kpl", "service": "firehose"}]},
+            "setting 'destinations[0].aggregation': kpl is not for firehose streams",
+        ),
+        (
+            {
+                "destinations": [
+                    {"event": "a", "stream": "s", "aggregation": "kpl"},
+                    {"event": "b", "stream": "s", "aggregation": "none"},
+                ]
+            },
+            "setting 'destinations[1].aggregation': kinesis:s is given both kpl and none",
+        ),
+        ({"stream_name": "s", "aggregation_max_bytes": 10}, "setting 'aggregation_max_bytes' must be at least 1024"),
+    ],
+)
+def test_aggregation_that_cannot_be_is_refused(config: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        Settings.from_config(config)

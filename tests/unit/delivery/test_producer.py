@@ -34,6 +34,7 @@ from target_kinesis.aws.clients import AwsClients
 from target_kinesis.aws.services import SERVICES
 from target_kinesis.config.destinations import Destination
 from target_kinesis.config.settings import Settings
+from target_kinesis.delivery.aggregation import members_of
 from target_kinesis.delivery.batching import Column
 from target_kinesis.delivery.dead_letters import DeadLetters
 from target_kinesis.delivery.flow import DestinationFlow
@@ -1010,3 +1011,88 @@ def test_moto_missing_stream_is_fatal_through_the_fast_path(moto_aws: AwsClients
     assert "no-such-stream" in message
     assert "ResourceNotFoundException" in message
     assert producer.stats.calls == 1
+
+
+# -- aggregation ----------------------------------------------------------------------------------
+
+PACKING = pytest.mark.parametrize(
+    ("service", "form", "max_bytes", "max_records"),
+    [("kinesis", "kpl", 51_200, None), ("firehose", "lines", 1000 * 1024, 500)],
+)
+
+
+def add_packed(producer: Producer, records: list[Rec]) -> None:
+    """Queue events as the encoder hands them to a destination that packs: their bytes as they are."""
+    service = producer.service
+    producer.add_all([(0, key, service.record_size(data, key), data, 0) for data, key in records])
+
+
+def unpacked(service: str, calls: list[Call]) -> list[Rec]:
+    """The events of every record sent, as a consumer unpacks them."""
+    events: list[Rec] = []
+    for call in calls:
+        for data, key in call.records:
+            events.extend(members_of("kpl" if service == "kinesis" else "lines", data, key))
+    return events
+
+
+@PACKING
+def test_packed_events_are_sent_in_few_records_and_counted_as_events(
+    service: str, form: str, max_bytes: int, max_records: int | None, make_producer: MakeProducer
+) -> None:
+    aws = FakeAws()
+    producer = make_producer(
+        aws, service, aggregation=form, aggregation_max_bytes=max_bytes, aggregation_max_records=max_records
+    )
+    records = make_records(1200, service)
+    add_packed(producer, records)
+    producer.flush()
+    sent = [record for call in aws.calls for record in call.records]
+    assert len(sent) < 20, f"{len(sent)} AWS records for 1,200 events"
+    assert Counter(unpacked(service, aws.calls)) == Counter(records), "every event once, with its own key"
+    stats = producer.stats.snapshot()
+    assert stats["records_sent"] == 1200 and stats["aws_records"] == len(sent)
+    assert producer.unacknowledged() == 0
+
+
+@PACKING
+def test_a_packed_record_refused_for_throughput_is_sent_again_whole(
+    service: str, form: str, max_bytes: int, max_records: int | None, make_producer: MakeProducer
+) -> None:
+    code = "ProvisionedThroughputExceededException" if service == "kinesis" else "ServiceUnavailableException"
+    aws = FakeAws(lambda index, records: [code] * len(records) if index == 0 else None)
+    producer = make_producer(
+        aws, service, aggregation=form, aggregation_max_bytes=max_bytes, aggregation_max_records=max_records
+    )
+    records = make_records(300, service)
+    add_packed(producer, records)
+    producer.flush()
+    first = aws.calls[0].records
+    assert any(call.records[: len(first)] == first for call in aws.calls[1:]), "the same packed bytes again"
+    assert Counter(unpacked(service, aws.calls[1:])) == Counter(records)
+    assert producer.stats.snapshot()["records_sent"] == 300
+
+
+@PACKING
+def test_dead_letters_of_a_packed_record_are_its_events(
+    service: str, form: str, max_bytes: int, max_records: int | None, make_producer: MakeProducer, tmp_path: Path
+) -> None:
+    aws = FakeAws(lambda index, records: client_error("AccessDeniedException"))
+    dead = tmp_path / "dead.jsonl"
+    producer = make_producer(
+        aws,
+        service,
+        dead_letter_path=dead,
+        aggregation=form,
+        aggregation_max_bytes=max_bytes,
+        aggregation_max_records=max_records,
+    )
+    records = make_records(250, service)
+    add_packed(producer, records)
+    with pytest.raises(DeliveryError, match="250 record"):
+        producer.flush()
+    letters = read_dead_letters(dead)
+    # The events one by one with their own keys (in order per lane: per key, without a shard map).
+    got = sorted((letter["record"]["n"], letter["partition_key"]) for letter in letters)
+    assert got == [(json.loads(data)["n"], key) for data, key in records]
+    assert producer.stats.snapshot()["failed"] == 250

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from target_kinesis.aws import kpl
 from target_kinesis.aws.errors import error_code
 from target_kinesis.tools import tail
 from target_kinesis.tools.cli import ToolError
@@ -27,6 +28,8 @@ from target_kinesis.tools.tail import (
     format_record,
     kinesis_explainer,
     maybe_decompress,
+    record_events,
+    split_json_lines,
     split_object,
     static_prefix,
     tail_config,
@@ -89,6 +92,50 @@ def test_bucket_and_prefix_of_a_firehose_destination() -> None:
     assert bucket_from_arn("arn:aws:s3:::my-bucket") == "my-bucket"
     assert static_prefix("events/!{timestamp:yyyy}/") == "events/"
     assert static_prefix("events/") == "events/"
+
+
+# -- record_events: the events one stored record holds -----------------------------------
+
+EVENTS = [b'{"id":"e0","userId":"u0"}', b'{"id":"e1","userId":"\xc3\xa9"}', b'{"id":"e2"}']
+
+
+def test_a_kpl_aggregate_gives_each_user_record_in_order() -> None:
+    # three partition keys, one shared: the tail prints no keys, only the events
+    blob = kpl.pack(["key-a", "key-b"], [(0, EVENTS[0]), (1, EVENTS[1]), (0, EVENTS[2])])
+    assert record_events(blob) == EVENTS
+    assert [format_record(event) for event in record_events(blob)] == [e.decode() for e in EVENTS]
+
+
+def test_a_plain_record_is_one_event() -> None:
+    assert record_events(EVENTS[0] + b"\n") == [EVENTS[0] + b"\n"]
+    assert record_events(b"\xff\x00 not json") == [b"\xff\x00 not json"]
+    assert record_events(b"") == [b""]
+
+
+def test_a_record_of_json_lines_gives_each_line() -> None:
+    assert record_events(b"\n".join(EVENTS) + b"\n") == EVENTS
+    assert record_events(EVENTS[0] + b"\r\n\n" + EVENTS[1]) == EVENTS[:2]  # CRLF, blank line, no last newline
+
+
+def test_lines_that_are_not_each_json_stay_one_event() -> None:
+    spread = b'{\n  "a": 1,\n  "b": [1, 2]\n}\n'  # one document over several lines
+    assert record_events(spread) == [spread]
+    assert record_events(b"line one\nline two\n") == [b"line one\nline two\n"]
+    mixed = EVENTS[0] + b"\nnot json\n"
+    assert split_json_lines(mixed) == [mixed]
+    assert split_json_lines(EVENTS[0] + b"\n\xff\n") == [EVENTS[0] + b"\n\xff\n"]
+
+
+def test_a_damaged_aggregate_is_the_record_whole() -> None:
+    blob = kpl.pack(["k"], [(0, EVENTS[0]), (0, EVENTS[1])])
+    damaged = blob[:-1] + bytes([blob[-1] ^ 0xFF])  # the digest no longer matches
+    assert record_events(damaged) == [damaged]
+    assert record_events(blob[:-5]) == [blob[:-5]]
+
+
+def test_an_aggregate_of_json_lines_records_gives_every_line() -> None:
+    blob = kpl.pack(["k"], [(0, EVENTS[0] + b"\n" + EVENTS[1] + b"\n"), (0, EVENTS[2])])
+    assert record_events(blob) == EVENTS
 
 
 # -- config ----------------------------------------------------------------------------
@@ -279,6 +326,22 @@ def test_a_child_shard_is_read_after_its_parent_is_read_to_its_end() -> None:
     assert lines == [d.decode() for d in _data("parent", 3) + _data("child", 3)]
 
 
+def test_the_events_of_an_aggregated_record_are_printed_one_a_line() -> None:
+    aggregate = kpl.pack(["a", "b", "c"], [(i, event) for i, event in enumerate(EVENTS)])
+    lines_record = b"\n".join(_data("line", 2)) + b"\n"
+    fake = FakeKinesis({"shard-0": FakeShard([b'{"id":"before"}', aggregate, lines_record, b'{"id":"after"}'])})
+    lines, _ = _run_fake(fake)
+    expected = [b'{"id":"before"}', *EVENTS, *_data("line", 2), b'{"id":"after"}']
+    assert lines == [e.decode() for e in expected]
+
+
+def test_limit_counts_events_not_records() -> None:
+    aggregate = kpl.pack(["a"], [(0, event) for event in EVENTS])
+    fake = FakeKinesis({"shard-0": FakeShard([aggregate, b'{"id":"after"}'])})
+    lines, _ = _run_fake(fake, limit=2)
+    assert lines == [e.decode() for e in EVENTS[:2]]
+
+
 def test_limit_stops_in_the_middle_of_a_page() -> None:
     fake = FakeKinesis({"shard-0": FakeShard(_data("a", 10))}, page_size=10)
     lines, _ = _run_fake(fake, limit=3)
@@ -347,6 +410,14 @@ def test_firehose_objects_are_read_in_key_order_and_latest_skips_existing_ones()
     buffer = StringIO()
     FirehoseTail(s3, "b", "p/", Caller(sleep=clock.sleep), start="LATEST").run(Output(buffer, None))
     assert buffer.getvalue() == ""
+
+
+def test_firehose_records_packed_as_lines_are_printed_one_event_a_line() -> None:
+    packed = [b"".join(e + b"\n" for e in EVENTS[:2]), EVENTS[2] + b"\n"]  # two records, as Firehose joins them
+    s3 = FakeS3({"p/1": gzip.compress(b"".join(packed))})
+    buffer = StringIO()
+    FirehoseTail(s3, "b", "p/", Caller()).run(Output(buffer, None))
+    assert buffer.getvalue().splitlines() == [e.decode() for e in EVENTS]
 
 
 # -- main() in process -----------------------------------------------------------------
