@@ -4,6 +4,13 @@ One SCHEMA message for stream ``orders`` (key ``order_id``, replication key ``cr
 N RECORD messages of nested order events (~450 bytes a line), a STATE message every
 10,000 records and one at the end.
 
+With ``--lean``: the same orders (same order_id, user_id, created_at: the same partition keys and
+shards), each cut down to its header and first item (order_id, user_id, created_at, status,
+total, currency, one item; ~240-byte lines): the Segment event target-kinesis builds around it
+(type, event, userId, messageId, timestamp, sentAt, context, then the record as properties) is
+~456 bytes, where the full order's is ~680. The capacity scenarios of ``run.py --capacity`` use
+it: the issues' goals are stated for ~450-byte events.
+
 With ``--hot-share F`` (0 to 1): the same records, except that a share F of them, evenly spread
 (with 0.3: 3 records in every 10), have the one ``user_id`` ``HOT_USER_ID``; target-kinesis's
 default partition key is the userId, so they all go to one Kinesis shard (``--capacity``'s
@@ -18,6 +25,7 @@ Usage::
 
     python bench/generate.py --records 100000 --out bench/out/orders-100000.singer [--seed 42]
     python bench/generate.py --records 40000 --hot-share 0.3 --out bench/out/orders-hot.singer
+    python bench/generate.py --records 40000 --lean --out bench/out/orders-lean.singer
     python bench/generate.py --streams 2000 [--per-stream 1] --out bench/out/streams.singer
 """
 
@@ -150,6 +158,22 @@ def make_record(rng: random.Random, i: int) -> dict:
     }
 
 
+#: The fields a --lean order keeps (with its first item only).
+LEAN_FIELDS = ("order_id", "user_id", "created_at", "status", "total", "currency", "items")
+
+
+def make_lean_record(rng: random.Random, i: int) -> dict:
+    """Record ``i`` of a --lean input: :func:`make_record`'s order (drawn the same way, so the ids,
+    user and time are the full input's) cut down to :data:`LEAN_FIELDS` and its first item, its
+    total that item's. Its event on the wire is ~456 bytes (the full order's ~680)."""
+    full = make_record(rng, i)
+    rec = {name: full[name] for name in LEAN_FIELDS}
+    item = full["items"][0]
+    rec["items"] = [item]
+    rec["total"] = round(item["qty"] * item["price"], 2)
+    return rec
+
+
 def _state(value: str | None) -> bytes:
     bookmarks = {STREAM: {"replication_key": "created_at", "replication_key_value": value}}
     return _dumps({"type": "STATE", "value": {"bookmarks": bookmarks}})
@@ -160,17 +184,19 @@ def is_hot(i: int, hot_per_mille: int) -> bool:
     return (i + 1) * hot_per_mille // 1000 > i * hot_per_mille // 1000
 
 
-def lines(records: int, seed: int = 42, hot_share: float = 0.0) -> Iterator[bytes]:
+def lines(records: int, seed: int = 42, hot_share: float = 0.0, lean: bool = False) -> Iterator[bytes]:
     """Yield the Singer lines (without newline) of an input of ``records`` records; with
-    ``hot_share``, that share of the records (evenly spread) has user_id ``HOT_USER_ID``."""
+    ``hot_share``, that share of the records (evenly spread) has user_id ``HOT_USER_ID``; with
+    ``lean``, the records are :func:`make_lean_record`'s."""
     if not 0.0 <= hot_share <= 1.0:
         raise ValueError(f"hot_share must be between 0 and 1, not {hot_share}")
     hot_per_mille = round(hot_share * 1000)
     rng = random.Random(seed)
+    make = make_lean_record if lean else make_record
     yield _dumps(SCHEMA)
     last = None
     for i in range(records):
-        rec = make_record(rng, i)
+        rec = make(rng, i)
         if hot_per_mille and is_hot(i, hot_per_mille):
             rec["user_id"] = HOT_USER_ID  # after make_record: the other fields are the plain input's
         last = rec["created_at"]
@@ -270,11 +296,13 @@ def stream_lines(streams: int, per_stream: int = 1, seed: int = 42) -> Iterator[
     yield _dumps({"type": "STATE", "value": {"bookmarks": bookmarks}})
 
 
-def write(records: int, out: str, seed: int = 42, hot_share: float = 0.0) -> dict:
+def write(records: int, out: str, seed: int = 42, hot_share: float = 0.0, lean: bool = False) -> dict:
     """Write the input atomically to ``out``; return stats."""
-    stats = write_lines(lines(records, seed, hot_share), records, out)
+    stats = write_lines(lines(records, seed, hot_share, lean), records, out)
     if hot_share:
         stats.update(hot_share=hot_share, hot_user_id=HOT_USER_ID)
+    if lean:
+        stats.update(lean=True)
     return stats
 
 
@@ -329,6 +357,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--hot-share", type=float, default=0.0, help=f"share of the records (0..1) whose user_id is {HOT_USER_ID!r}"
     )
+    parser.add_argument(
+        "--lean",
+        action="store_true",
+        help="each order cut down to its header and first item (~456-byte events on the wire; see above)",
+    )
     parser.add_argument("--out", required=True, help="output file ('-' for stdout)")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
@@ -336,11 +369,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--records, --streams and --per-stream must be >= 0")
     if not 0.0 <= args.hot_share <= 1.0 or (args.hot_share and args.streams is not None):
         parser.error("--hot-share is a share between 0 and 1, for --records")
+    if args.lean and args.streams is not None:
+        parser.error("--lean is for --records")
     if args.streams is not None:
         source = stream_lines(args.streams, args.per_stream, args.seed)
         records = args.streams * args.per_stream
     else:
-        source = lines(args.records, args.seed, args.hot_share)
+        source = lines(args.records, args.seed, args.hot_share, args.lean)
         records = args.records
     if args.out == "-":
         out = sys.stdout.buffer

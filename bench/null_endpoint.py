@@ -24,9 +24,19 @@ splitting the hash-key space evenly as CreateStream does (shard i starts at i * 
 the last one ends at 2^128 - 1). ``ListShards``, ``DescribeStream`` and
 ``DescribeStreamSummary`` show them, and ``PutRecords`` / ``PutRecord`` answer each record with
 the ShardId its partition key's MD5 falls in (a producer that checks where AWS placed a record
-sees the map it read hold). The endpoint enforces no limit: it stands for a stream too large to
-be the bottleneck. The partition keys are cut out of the body with ``bytes.split`` (the body is
-parsed as JSON only when a key holds an escape or an ExplicitHashKey is given).
+sees the map it read hold); a record with an ``ExplicitHashKey`` (a KPL aggregate, which the
+target places on its shard that way) is answered with the shard whose ListShards range holds that
+hash key. The endpoint enforces no limit: it stands for a stream too large to be the bottleneck.
+The partition keys are cut out of the body with ``bytes.find`` (the body is parsed as JSON only
+when a key holds an escape, an ExplicitHashKey is given or a data blob may be a KPL aggregate).
+
+Events and AWS records: ``kinesis_records`` counts AWS records (``"Data"`` keys);
+``kinesis_events`` counts what a consumer gets out of them: 1 per ordinary record, and for a
+KPL aggregated record (data ``F3 89 9A C2`` + protobuf + its MD5, whose base64 starts with
+``84ma``) its user records, counted by walking the protobuf's top-level fields after checking the
+MD5 (an aggregate whose digest does not match counts 1, as consumers read it whole);
+``kinesis_aggregates`` counts the aggregated records. Without aggregation the two counts are
+equal.
 
 Usage::
 
@@ -38,6 +48,7 @@ The first line printed on stdout is the chosen port number.
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import signal
@@ -66,6 +77,8 @@ class Counters:
 
     FIELDS = (
         "kinesis_records",
+        "kinesis_events",
+        "kinesis_aggregates",
         "kinesis_calls",
         "kinesis_bytes",
         "firehose_records",
@@ -139,17 +152,62 @@ class ShardMap:
 SHARDS = ShardMap(DEFAULT_SHARDS)  # serve() sets the one of --shards
 
 _PARTITION_KEY = b'"PartitionKey"'
+#: base64 of a KPL aggregate's first 3 bytes (magic F3 89 9A C2): a JSON string value starting
+#: with it may be an aggregate (an event's JSON starts "eyJ").
+_KPL_B64 = b'"84ma'
+_KPL_MAGIC = b"\xf3\x89\x9a\xc2"
+_KPL_DIGEST = 16
 
 
-def _placements(body: bytes, records: int) -> list[int]:
-    """The shard index of each record of a PutRecords (or PutRecord) body, in order.
+def kpl_user_records(blob: bytes) -> int:
+    """User records of a KPL aggregated record (field 3 of its AggregatedRecord protobuf);
+    0 when ``blob`` is not a valid aggregate (no magic, digest mismatch, malformed): a
+    consumer then reads it as one ordinary record."""
+    if len(blob) <= len(_KPL_MAGIC) + _KPL_DIGEST or not blob.startswith(_KPL_MAGIC):
+        return 0
+    message = blob[len(_KPL_MAGIC) : -_KPL_DIGEST]
+    if hashlib.md5(message, usedforsecurity=False).digest() != blob[-_KPL_DIGEST:]:
+        return 0
+    count, at, end = 0, 0, len(message)
+    try:
+        while at < end:
+            tag = message[at]
+            at += 1
+            if tag & 0x80:  # a field number above 15: not the AggregatedRecord's fields
+                return 0
+            if tag & 7 == 0:  # varint field: skip it
+                while message[at] & 0x80:
+                    at += 1
+                at += 1
+                continue
+            if tag & 7 != 2:
+                return 0
+            size = shift = 0
+            while True:
+                byte = message[at]
+                at += 1
+                size |= (byte & 0x7F) << shift
+                if byte < 0x80:
+                    break
+                shift += 7
+            at += size
+            count += tag == 0x1A  # field 3, length-delimited: a Record
+    except IndexError:
+        return 0
+    return count if at == end else 0
+
+
+def _placements(body: bytes, records: int) -> tuple[list[int], int]:
+    """The shard index of each record of a PutRecords (or PutRecord) body, in order, and the
+    events the records carry (KPL aggregates counted by their user records).
 
     Cuts each partition key out of the body (``"PartitionKey":"KEY"``, any spacing) without
     copying the data blobs; parses the body as JSON when a key holds an escape, an
-    ExplicitHashKey is given or the number of keys is not the number of records.
+    ExplicitHashKey is given, a data blob may be a KPL aggregate or the number of keys is not
+    the number of records.
     """
     shards = SHARDS
-    if b'"ExplicitHashKey"' not in body:
+    if b'"ExplicitHashKey"' not in body and _KPL_B64 not in body:
         out: list[int] = []
         find, skip, starts, md5 = body.find, len(_PARTITION_KEY), shards.starts, hashlib.md5
         pos = find(_PARTITION_KEY)
@@ -163,27 +221,41 @@ def _placements(body: bytes, records: int) -> list[int]:
             pos = find(_PARTITION_KEY, end)
         else:
             if len(out) == records:
-                return out
+                return out, records
     try:
         parsed = json.loads(body)
     except ValueError:
-        return [0] * records
+        return [0] * records, records
     entries = parsed.get("Records", [parsed]) if isinstance(parsed, dict) else []
     placed = []
+    events = aggregates = 0
     for entry in entries if isinstance(entries, list) else []:
         entry = entry if isinstance(entry, dict) else {}
         explicit = entry.get("ExplicitHashKey")
-        if isinstance(explicit, str) and explicit.isdigit():
+        if isinstance(explicit, str) and explicit.isdigit() and int(explicit) < HASH_KEY_SPACE:
             placed.append(shards.index_of_hash(int(explicit)))
         else:
             placed.append(shards.index_of(str(entry.get("PartitionKey", "")).encode("utf-8")))
-    return (placed + [0] * records)[:records]
+        data = entry.get("Data")
+        users = 0
+        if isinstance(data, str) and data.startswith("84ma"):
+            try:
+                users = kpl_user_records(base64.b64decode(data))
+            except ValueError:
+                users = 0
+        events += users or 1
+        aggregates += users > 0
+    if aggregates:
+        COUNTERS.add(kinesis_aggregates=aggregates)
+    return (placed + [0] * records)[:records], events + max(0, records - len(placed))
 
 
-def _kinesis_answer(body: bytes, records: int) -> bytes:
+def _kinesis_answer(body: bytes, records: int) -> tuple[bytes, int]:
+    """The PutRecords answer (each record on its shard) and the events the records carry."""
     entries = SHARDS.entries
-    placed = b",".join([entries[i] for i in _placements(body, records)])
-    return b'{"FailedRecordCount":0,"EncryptionType":"NONE","Records":[' + placed + b"]}"
+    placements, events = _placements(body, records)
+    placed = b",".join([entries[i] for i in placements])
+    return b'{"FailedRecordCount":0,"EncryptionType":"NONE","Records":[' + placed + b"]}", events
 
 
 # Pre-built PutRecordBatch answers, one per batch size (<= 500 keys each).
@@ -364,11 +436,13 @@ class Handler(BaseHTTPRequestHandler):
         if service == "Kinesis_20131202":
             if op == "PutRecords":
                 n = body.count(b'"Data"')
-                COUNTERS.add(kinesis_records=n, kinesis_calls=1, kinesis_bytes=len(body))
-                self._send(200, _kinesis_answer(body, n))
+                answer, events = _kinesis_answer(body, n)
+                COUNTERS.add(kinesis_records=n, kinesis_events=events, kinesis_calls=1, kinesis_bytes=len(body))
+                self._send(200, answer)
             elif op == "PutRecord":
-                COUNTERS.add(kinesis_records=1, kinesis_calls=1, kinesis_bytes=len(body))
-                self._send(200, SHARDS.entries[_placements(body, 1)[0]])
+                placements, events = _placements(body, 1)
+                COUNTERS.add(kinesis_records=1, kinesis_events=events, kinesis_calls=1, kinesis_bytes=len(body))
+                self._send(200, SHARDS.entries[placements[0]])
             elif op == "DescribeStreamSummary":
                 COUNTERS.add(describe_calls=1)
                 self._send_json(_kinesis_summary(_stream_name(body, "StreamName")))

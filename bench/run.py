@@ -9,6 +9,8 @@ has ``--null-shards`` shards, 256 by default, which the target reads with ListSh
 * ``baseline``          bench/baseline_producer.py (the hand-written producer) -> Kinesis
 * ``null-target``       bench/null_target.py (Singer SDK target that drops records)
 * ``baseline-firehose`` (optional, via --contenders) the baseline producer -> Firehose
+* ``tk-kinesis-kpl``    (optional, via --contenders) target-kinesis -> Kinesis with
+                        ``aggregation: kpl`` (events packed into KPL aggregated records)
 
 and reports wall time, records/s, CPU seconds and peak memory of each child (RSS from
 ``wait4``, or the PSS of its whole process tree when larger), the records the endpoint received, the throughput ratios, the linearity of
@@ -20,7 +22,9 @@ and interpreter, alternating with the others; the report sets them side by side.
 ``--streams N`` measures what opening N streams costs (one SCHEMA each, then its records).
 ``--capacity [SCENARIO,...]`` runs the target (and its ``--ref`` twin) against streams that
 refuse writes beyond AWS's limits (tests/support/capacity_endpoint.py, a fresh one per run)
-and reports how close it came to each stream's capacity and how much was refused.
+and reports how close it came to each stream's capacity and how much was refused; its
+``kinesis-kpl`` and ``firehose-lines`` scenarios set the target with ``aggregation`` beside the
+target without it, read back every stored record and count events lost, duplicated and misplaced.
 
 Usage::
 
@@ -73,6 +77,7 @@ import generate  # noqa: E402  (bench/ is not a package)
 GOAL_RATIO = 2.0  # target-kinesis (Kinesis) records/s vs the hand-written producer
 GOAL_RSS_MIB = 150.0
 GOAL_LINEARITY_PCT = 15.0
+GOAL_KPL_THROUGHPUT_RATIO = 1.0  # target-kinesis with aggregation kpl vs without, records (events)/s
 
 # --------------------------------------------------------------------------------------
 # child-process bookkeeping: everything we start is killed on exit
@@ -141,13 +146,16 @@ def _generator_digest() -> str:
     return hashlib.sha256((BENCH / "generate.py").read_bytes()).hexdigest()[:16]
 
 
-def ensure_input(records: int, seed: int, hot_share: float = 0.0) -> Path:
+def ensure_input(records: int, seed: int, hot_share: float = 0.0, lean: bool = False) -> Path:
     """Generate (or reuse the cached) input of ``records`` records; with ``hot_share``, that share
-    of them has one user_id (generate.HOT_USER_ID): the hot-key variant."""
+    of them has one user_id (generate.HOT_USER_ID): the hot-key variant; with ``lean``, the orders
+    cut down to ~456-byte events on the wire (generate.py --lean: the capacity scenarios' input)."""
     hot = f"-hot{round(hot_share * 1000)}" if hot_share else ""
-    path = OUT / f"orders-{records}-s{seed}{hot}.singer"
-    what = f"{records:,} records" + (f", {hot_share:.0%} of them one user's" if hot_share else "")
-    return _cached_input(path, what, lambda out: generate.write(records, out, seed, hot_share), seed)
+    path = OUT / f"orders-{records}-s{seed}{hot}{'-lean' if lean else ''}.singer"
+    what = f"{records:,} {'lean ' if lean else ''}records" + (
+        f", {hot_share:.0%} of them one user's" if hot_share else ""
+    )
+    return _cached_input(path, what, lambda out: generate.write(records, out, seed, hot_share, lean), seed)
 
 
 def ensure_streams_input(streams: int, per_stream: int, seed: int) -> Path:
@@ -198,6 +206,7 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 NULL_SHARDS = 256  # --null-shards: the open shards of every stream of the null endpoint
 CAPACITY_ENDPOINT = ROOT / "tests" / "support" / "capacity_endpoint.py"
+CAPACITY_READBACK = BENCH / "capacity_readback.py"  # the capacity endpoint plus GET /__records
 
 
 def null_endpoint_argv(shards: int = NULL_SHARDS) -> list[str]:
@@ -302,10 +311,16 @@ class Contender:
     argv: list[str] | None  # None: missing
     counted_api: str | None  # "kinesis" / "firehose": the endpoint must receive every record
     missing: str = ""
+    #: settings added to the target's config (``{"aggregation": "kpl"}``)
+    config: dict = field(default_factory=dict)
+    #: the null endpoint's counter that must equal the input's records (default ``API_records``;
+    #: ``kinesis_events`` when records are packed: it counts the events inside KPL aggregates)
+    received_key: str | None = None
 
 
-def write_config(path: Path, url: str, service: str, stream: str = "bench") -> Path:
-    """The target's config: ``stream`` at the endpoint ``url``, dummy credentials, preflight on."""
+def write_config(path: Path, url: str, service: str, stream: str = "bench", extra: dict | None = None) -> Path:
+    """The target's config: ``stream`` at the endpoint ``url``, dummy credentials, preflight on,
+    plus ``extra`` settings."""
     cfg = {
         "stream_name": stream,
         "service": service,
@@ -314,14 +329,16 @@ def write_config(path: Path, url: str, service: str, stream: str = "bench") -> P
         "aws_access_key_id": "x",
         "aws_secret_access_key": "y",
         "preflight_check": True,
+        **(extra or {}),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(cfg, indent=2) + "\n")
     return path
 
 
-def _config(endpoint: Endpoint, service: str) -> Path:
-    return write_config(OUT / f"config-{service}.json", endpoint.url, service)
+def _config(endpoint: Endpoint, service: str, aggregation: str = "") -> Path:
+    name = f"config-{service}-{aggregation}.json" if aggregation else f"config-{service}.json"
+    return write_config(OUT / name, endpoint.url, service, extra={"aggregation": aggregation} if aggregation else None)
 
 
 def target_command(override: str | None) -> tuple[list[str] | None, str]:
@@ -469,6 +486,7 @@ def with_refs(keys: list[str], ref: RefTree | None) -> list[str]:
 def build_contenders(endpoint: Endpoint, target_cmd: str | None, ref: RefTree | None = None) -> dict[str, Contender]:
     cfg_k = str(_config(endpoint, "kinesis"))
     cfg_f = str(_config(endpoint, "firehose"))
+    cfg_kpl = str(_config(endpoint, "kinesis", "kpl"))
     tk, missing = target_command(target_cmd)
     baseline = [PY, str(BENCH / "baseline_producer.py")]
     contenders = {
@@ -485,6 +503,15 @@ def build_contenders(endpoint: Endpoint, target_cmd: str | None, ref: RefTree | 
             [*tk, "--config", cfg_f] if tk else None,
             "firehose",
             missing,
+        ),
+        "tk-kinesis-kpl": Contender(
+            "tk-kinesis-kpl",
+            "target-kinesis -> Kinesis, aggregation kpl",
+            [*tk, "--config", cfg_kpl] if tk else None,
+            "kinesis",
+            missing,
+            config={"aggregation": "kpl"},
+            received_key="kinesis_events",
         ),
         "baseline": Contender("baseline", "baseline producer -> Kinesis", [*baseline, "--config", cfg_k], "kinesis"),
         "baseline-firehose": Contender(
@@ -548,6 +575,7 @@ class Run:
     rss_mib: float = 0.0
     received: int | None = None
     calls: int | None = None
+    aws_records: int | None = None  # AWS records that carried `received` events (packed contenders)
     endpoint_cpu: float = 0.0
     other_cpu: float = 0.0  # CPU used meanwhile by processes other than child and endpoint
     state_lines: int = 0
@@ -768,8 +796,10 @@ def measure(
         )
     run.state_lines = _count_state_lines(LOGS / f"{stem}.stdout")
     if contender.counted_api:
-        run.received = counts.get(f"{contender.counted_api}_records", 0)
+        run.received = counts.get(contender.received_key or f"{contender.counted_api}_records", 0)
         run.calls = counts.get(f"{contender.counted_api}_calls", 0)
+        if contender.received_key:
+            run.aws_records = counts.get(f"{contender.counted_api}_records", 0)
     else:
         run.received = counts.get("kinesis_records", 0) + counts.get("firehose_records", 0)
     if timed_out:
@@ -813,6 +843,7 @@ def merge(runs: list[Run]) -> Run:
     merged.other_cpu = max(r.other_cpu for r in runs)
     merged.received = base.received
     merged.calls = base.calls
+    merged.aws_records = base.aws_records
     merged.state_lines = base.state_lines
     merged.rc = base.rc
     return merged
@@ -846,9 +877,10 @@ def run_alternating(
                 log(f"{what} {rep + 1}/{bench.repeat}: {c.label}, {records:,} records")
             r = measure(c, input_path, records, bench.endpoint, timeout, bench.env, tag=f"{tag}-r{rep}")
             if r.status != "SKIPPED":
+                aws = "" if r.aws_records is None else f" in {r.aws_records:,} AWS records"
                 log(
                     f"  {r.wall:.2f}s  {r.rps:,.0f} rec/s  cpu {r.cpu:.2f}s  "
-                    f"rss {r.rss_mib:.1f} MiB  received {_fmt_int(r.received)}  "
+                    f"rss {r.rss_mib:.1f} MiB  received {_fmt_int(r.received)}{aws}  "
                     f"endpoint cpu {r.endpoint_cpu:.2f}s  {r.status}"
                 )
             reps[key].append(r)
@@ -1106,9 +1138,40 @@ def ratios_section(runs: dict[str, Run], startup: dict[str, float]) -> tuple[str
     fh, base_fh = runs.get("tk-firehose"), runs.get("baseline-firehose")
     if fh and fh.ok and base_fh and base_fh.ok:
         lines.append(f"| target-kinesis (Firehose) / baseline producer (Firehose) | {fh.rps / base_fh.rps:.2f}x | - |")
+    kpl = runs.get("tk-kinesis-kpl")
+    notes: list[str] = []
+    if kpl is not None and kpl.status != "SKIPPED":
+        verdicts.update([_kpl_throughput_verdict(kpl, tk, startup)])
+        if kpl.ok:
+            lines.append(
+                f"| target-kinesis (Kinesis, aggregation kpl) / target-kinesis (Kinesis) | {kpl.rps / tk.rps:.2f}x "
+                f"| {_net_ratio(kpl, tk, startup)} |"
+            )
+            per_record = kpl.received / kpl.aws_records if kpl.received and kpl.aws_records else None
+            notes.append(
+                f"Aggregation kpl: {_fmt_int(kpl.received)} events (counted inside the aggregates by the endpoint) "
+                f"in {_fmt_int(kpl.aws_records)} AWS records ({_fmt(per_record, ',.1f')} events a record) over "
+                f"{_fmt_int(kpl.calls)} PutRecords calls, against {_fmt_int(tk.calls)} without; CPU "
+                f"{kpl.cpu / kpl.records * 1e6:.1f} µs/event against {tk.cpu / tk.records * 1e6:.1f} "
+                f"({_ratio(kpl.cpu, tk.cpu)}); endpoint CPU {kpl.endpoint_cpu:.2f} s against "
+                f"{tk.endpoint_cpu:.2f} s (it decodes every aggregate to count its events)."
+            )
     if len(lines) == 2:
         return "(no other contender to compare target-kinesis (Kinesis) with)", verdicts
-    return "\n".join(lines), verdicts
+    return "\n".join(lines) + "".join(f"\n\n{note}" for note in notes), verdicts
+
+
+def _kpl_throughput_verdict(kpl: Run, tk: Run, startup: dict[str, float]) -> tuple[str, tuple[bool, str]]:
+    """Aggregation must not cost throughput: events/s with kpl at least those without it."""
+    name = f"throughput with aggregation kpl at {kpl.records:,} records (null endpoint)"
+    if not kpl.ok:
+        return name, (False, _status_text(kpl))
+    raw = kpl.rps / tk.rps
+    return name, (
+        raw >= GOAL_KPL_THROUGHPUT_RATIO,
+        f"{raw:.2f}x the events/s without aggregation ({kpl.rps:,.0f} against {tk.rps:,.0f}), "
+        f"{_net_ratio(kpl, tk, startup)} net of start-up (goal >= {GOAL_KPL_THROUGHPUT_RATIO:.2f}x)",
+    )
 
 
 def linearity_section(
@@ -1206,7 +1269,7 @@ def linearity_section(
 
 def memory_verdicts(all_runs: list[Run]) -> dict:
     verdicts: dict = {}
-    for key in ("tk-kinesis", "tk-firehose"):
+    for key in ("tk-kinesis", "tk-kinesis-kpl", "tk-firehose"):
         # a run that failed or timed out proves nothing about memory
         runs = [r for r in all_runs if r.key == key and r.status in ("ok", "MISMATCH")]
         if not runs:
@@ -1270,6 +1333,12 @@ SHARD_BYTES_PER_S = 2**20
 THROTTLE_CODES = {"ProvisionedThroughputExceededException": "throughput", "ServiceUnavailableException": "slow down"}
 CAPACITY_TIMEOUT_FACTOR = 4.0  # a run is killed after timeout-base + 4 x its ideal seconds
 HOT_SHARD_GOAL = 0.6  # hot key: the cold shards' last accept at most this share of the hot shard's
+#: The capacity scenarios run on lean orders (generate.py --lean): ~456-byte events on the wire, the
+#: size the goals of issues 12 and 13 are stated for (the full orders make ~680-byte events).
+CAPACITY_LEAN_INPUT = True
+#: What the target's Segment envelope (type, event, userId, messageId, timestamp, sentAt, context)
+#: adds to a RECORD line's size, about (the line's own Singer wrapper taken off): for timeouts only.
+EVENT_OVER_LINE_BYTES = 300
 
 
 @dataclass(frozen=True)
@@ -1287,12 +1356,20 @@ class Scenario:
     pipelines: int = 1  # target processes writing at once, each its own input
     min_efficiency: float | None = None  # the goal (None: reported, not judged)
     max_refused: float | None = None
+    #: "kpl" / "lines": the target with that `aggregation` runs beside the target without it, and
+    #: every stored record is read back (events lost, duplicated, misplaced; billed units)
+    aggregation: str = ""
+    min_events_per_s: float | None = None  # goal of the aggregating target: events / wall s
+    max_units_per_event: float | None = None  # goal of the aggregating target: billed units / event
 
     def scaled(self, scale: float) -> int:
         return max(1, round(self.records * scale))
 
     def endpoint_argv(self) -> list[str]:
-        argv = [PY, str(CAPACITY_ENDPOINT), "--port", "0"]
+        # the aggregation scenarios read every stored record back: the capacity endpoint with a
+        # /__records route (Firehose has no read API)
+        server = CAPACITY_READBACK if self.aggregation else CAPACITY_ENDPOINT
+        argv = [PY, str(server), "--port", "0"]
         if self.service == "firehose":
             argv += ["--firehose", f"{CAPACITY_STREAM}:{self.firehose_bytes_per_s}"]
         else:
@@ -1335,6 +1412,24 @@ SCENARIOS: dict[str, Scenario] = {
             20_000,
             shards=2,
             pipelines=2,
+        ),
+        Scenario(
+            "kinesis-kpl",
+            "1 shard, aggregation kpl beside none",
+            "kinesis",
+            40_000,
+            max_refused=0.05,
+            aggregation="kpl",
+            min_events_per_s=2_000,
+        ),
+        Scenario(
+            "firehose-lines",
+            "a Firehose stream of 1 MiB/s, aggregation lines beside none",
+            "firehose",
+            20_000,
+            firehose_bytes_per_s=2**20,
+            aggregation="lines",
+            max_units_per_event=0.12,
         ),
     )
 }
@@ -1398,6 +1493,7 @@ class CapacityRun:
     refused: dict[str, int] = field(default_factory=dict)
     failed_calls: dict[str, int] = field(default_factory=dict)
     landed: int = 0
+    stored_bytes: int = 0  # what the endpoint stored: Kinesis data and partition keys, Firehose data
     endpoint_cpu: float = 0.0
     exits: list[int | None] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # last error line of each pipeline that failed
@@ -1405,10 +1501,43 @@ class CapacityRun:
     shards: dict[str, dict] = field(default_factory=dict)
     efficiencies: list[float] = field(default_factory=list)  # accepts-based, of every repeat (merged)
     runs: int = 1
+    # aggregation scenarios: ``landed`` is then the events read back out of the stored records
+    aggregation: str = ""  # the target's `aggregation` in this run ("" for none)
+    aws_landed: int | None = None  # AWS records the endpoint stored
+    summary: dict | None = None  # the target's summary line(s): events, aws_records, billed (None: absent)
+    readback: dict | None = None  # Readback as a dict (None: not read back)
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def events_ok(self) -> int:
+        """Events that reached the stream, each once: sent less those lost."""
+        lost = (self.readback or {}).get("lost")
+        return self.sent - lost if lost is not None else min(self.landed, self.sent)
+
+    @property
+    def events_per_s(self) -> float | None:
+        """Events that reached the stream / wall s (spawn to exit)."""
+        return self.events_ok / self.wall if self.wall else None
+
+    @property
+    def events_per_s_accepts(self) -> float | None:
+        """Events that reached the stream / the endpoint's first to last accept."""
+        return self.events_ok / self.span if self.span else None
+
+    @property
+    def ceiling_events_per_s(self) -> float | None:
+        """Events a second the stream's capacity allows for what was sent (records / ideal s)."""
+        return self.sent / self.ideal if self.ideal else None
+
+    @property
+    def bytes_per_record(self) -> float | None:
+        """Mean stored size of an AWS record (an event, without aggregation): Kinesis data and
+        partition key, Firehose data (the event JSON and its newline)."""
+        records = self.aws_landed if self.aws_landed is not None else self.landed
+        return self.stored_bytes / records if records else None
 
     @property
     def refused_total(self) -> int:
@@ -1449,13 +1578,18 @@ def _last_error_line(path: Path) -> str:
     return (errors or lines or [""])[-1]
 
 
-def _kinesis_ideal(scenario: Scenario, inputs: list[Path], stats: dict, sent: int) -> tuple[float, dict[str, dict]]:
+def _kinesis_ideal(
+    scenario: Scenario, inputs: list[Path], stats: dict, sent: int, events_landed: int | None = None
+) -> tuple[float, dict[str, dict]]:
     """Seconds the busiest shard needs at its rate (records, or bytes if more binding), and the
     per-shard figures. Records per shard come from the input (where the userIds hash to), bytes
-    from what the endpoint stored (scaled up to what was sent when records are missing)."""
+    from what the endpoint stored (scaled up to what was sent when records are missing).
+
+    ``events_landed``: the events read back when the target packed them (``aggregation``); then
+    a shard's records are the AWS records it stored (scaled up likewise), not the input's events."""
     share_left = 1.0 - scenario.other_share
     expected = [sum(col) for col in zip(*(expected_shard_records(p, scenario.shards) for p in inputs), strict=True)]
-    landed = stats.get("accepted", 0)
+    landed = stats.get("accepted", 0) if events_landed is None else events_landed
     scale = sent / landed if landed else 1.0
     shard_stats = stats.get("shards", {})
     firsts = [s["first_accept"] for s in shard_stats.values() if s.get("first_accept") is not None]
@@ -1464,7 +1598,8 @@ def _kinesis_ideal(scenario: Scenario, inputs: list[Path], stats: dict, sent: in
     shards: dict[str, dict] = {}
     for index, (sid, s) in enumerate(sorted(shard_stats.items())):
         want = expected[index] if index < len(expected) else s.get("accepted", 0)
-        by_records = want / (SHARD_RECORDS_PER_S * share_left)
+        aws_records = want if events_landed is None else s.get("accepted", 0) * scale
+        by_records = aws_records / (SHARD_RECORDS_PER_S * share_left)
         by_bytes = s.get("bytes", 0) * scale / (SHARD_BYTES_PER_S * share_left)
         ideal = max(ideal, by_records, by_bytes)
         last = s.get("last_accept")
@@ -1478,23 +1613,26 @@ def _kinesis_ideal(scenario: Scenario, inputs: list[Path], stats: dict, sent: in
     return ideal, shards
 
 
-def _firehose_ideal(stats: dict, sent: int) -> float:
+def _firehose_ideal(stats: dict, sent: int, events_landed: int | None = None) -> float:
     """Seconds the stream needs at its bytes (or records) a second for what was sent: bytes as the
     endpoint counts them (each record's data: the event JSON and its newline), scaled up to what
-    was sent when records are missing."""
+    was sent when records are missing. ``events_landed``: the events read back when the target
+    packed them (``aggregation: lines``), the AWS records being fewer."""
     capacity = stats.get("capacity", {})
-    landed, landed_bytes = stats.get("accepted", 0), stats.get("accepted_bytes", 0)
+    records, landed_bytes = stats.get("accepted", 0), stats.get("accepted_bytes", 0)
+    landed = records if events_landed is None else events_landed
     if not landed:
         return 0.0
-    by_bytes = landed_bytes * sent / landed / capacity.get("bytes_per_second", SHARD_BYTES_PER_S)
-    return max(by_bytes, sent / capacity.get("records_per_second", float("inf")))
+    scale = sent / landed
+    by_bytes = landed_bytes * scale / capacity.get("bytes_per_second", SHARD_BYTES_PER_S)
+    return max(by_bytes, records * scale / capacity.get("records_per_second", float("inf")))
 
 
 def _nominal_ideal(scenario: Scenario, inputs: list[Path], records: int) -> float:
     """The ideal before the run (for its timeout): Firehose bytes guessed from the input's size."""
     if scenario.service == "firehose":
         line_bytes = sum(input_meta(p)["avg_record_line_bytes"] for p in inputs) / len(inputs)
-        return records * line_bytes * 1.5 / scenario.firehose_bytes_per_s
+        return records * (line_bytes + EVENT_OVER_LINE_BYTES) / scenario.firehose_bytes_per_s
     per_shard = [sum(c) for c in zip(*(expected_shard_records(p, scenario.shards) for p in inputs), strict=True)]
     return max(per_shard) / (SHARD_RECORDS_PER_S * (1.0 - scenario.other_share))
 
@@ -1520,20 +1658,200 @@ def _run_pipelines(argvs: list[list[str]], inputs: list[Path], stem: str, timeou
     return time.perf_counter() - t0, results
 
 
+# -- aggregation scenarios: reading back what was stored ----------------------------------
+
+KPL_MAGIC = b"\xf3\x89\x9a\xc2"  # a KPL aggregated record's first bytes
+#: AWS's billing units (each record rounded up): Kinesis PUT payload units of 25 KB (of data plus
+#: partition key, as the target counts a record's size), Firehose ingestion in 5 KB units.
+BILLING_UNIT_BYTES = {"kinesis": 25 * 1024, "firehose": 5 * 1024}
+
+_SUMMARY_LINE = re.compile(
+    r"summary (?:kinesis|firehose):\S+: records_sent=(\d+)(?: aws_records=(\d+))?(?: billed_units=(\d+))?"
+)
+
+
+def summary_figures(paths: list[Path]) -> dict | None:
+    """events, aws_records and billed from the target's summary lines (``summary kinesis:NAME:
+    records_sent=N aws_records=N billed_units=N ...``), summed over ``paths`` (its stderr logs);
+    a figure the target does not print (an older commit) is None; None without any summary line."""
+    found = False
+    totals: dict[str, int | None] = {"events": 0, "aws_records": 0, "billed": 0}
+    for path in paths:
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        for match in _SUMMARY_LINE.finditer(text):
+            found = True
+            for name, value in zip(totals, match.groups(), strict=True):
+                totals[name] = None if value is None or totals[name] is None else totals[name] + int(value)
+    return totals if found else None
+
+
+_SUPPORT: dict[str, object] = {}
+
+
+def support_module(name: str):
+    """tests/support/NAME.py, loaded from its file (tests/ is no installed package; the capacity
+    endpoint is run from its file the same way)."""
+    if name not in _SUPPORT:
+        import importlib.util
+
+        path = ROOT / "tests" / "support" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(f"bench_support_{name}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+        spec.loader.exec_module(module)
+        _SUPPORT[name] = module
+    return _SUPPORT[name]
+
+
+_ORDER_IDS: dict[str, list[str]] = {}
+
+
+def order_ids(path: Path) -> list[str]:
+    """The order_id of every RECORD of an input: what identifies an event when it is read back."""
+    if str(path) not in _ORDER_IDS:
+        ids = []
+        with open(path, "rb") as fh:
+            for line in fh:
+                if line.startswith(b'{"type":"RECORD"'):
+                    ids.append(str(json.loads(line)["record"]["order_id"]))
+        _ORDER_IDS[str(path)] = ids
+    return _ORDER_IDS[str(path)]
+
+
+@dataclass
+class Readback:
+    """Every record a stream stored, read back and unpacked into events, against the input."""
+
+    aws_records: int = 0  # records the stream holds
+    aggregated: int = 0  # of them, KPL aggregates (kpl) or records of more than one event (lines)
+    events: int = 0  # events unpacked from them (user records, lines), duplicates included
+    lost: int = 0  # events of the input not read back
+    duplicated: int = 0  # events read back more than once (the extra copies)
+    unknown: int = 0  # events read back that do not parse or are not in the input
+    misplaced: int | None = None  # Kinesis: user records on a shard whose hash range lacks their key
+    billed: int = 0  # billing units of the stored records (sizes rounded up per record)
+    stored_bytes: int = 0  # data (plus partition keys, Kinesis) of the stored records
+    event_bytes: int = 0  # the events' own JSON (unpacked, without partition key or newline)
+    seconds: float = 0.0  # how long reading back took
+    error: str = ""
+
+
+def _tally(back: Readback, events: list[bytes], inputs: list[Path]) -> None:
+    """Lost, duplicated and unknown events: each event's properties.order_id against the input's."""
+    expected = Counter(oid for path in inputs for oid in order_ids(path))
+    seen: Counter[str] = Counter()
+    for data in events:
+        try:
+            seen[str(json.loads(data)["properties"]["order_id"])] += 1
+        except (ValueError, KeyError, TypeError):
+            back.unknown += 1
+    back.events = len(events)
+    back.event_bytes = sum(len(data.rstrip(b"\n")) for data in events)
+    back.lost = sum(n - seen.get(oid, 0) for oid, n in expected.items() if seen.get(oid, 0) < n)
+    back.duplicated = sum(n - expected[oid] for oid, n in seen.items() if oid in expected and n > expected[oid])
+    back.unknown += sum(n for oid, n in seen.items() if oid not in expected)
+
+
+def _kinesis_client(url: str):
+    """A boto3 Kinesis client on the capacity endpoint (dummy keys; no proxy for 127.0.0.1)."""
+    import boto3
+    from botocore.config import Config
+
+    for key in ("NO_PROXY", "no_proxy"):
+        if "127.0.0.1" not in os.environ.get(key, ""):
+            os.environ[key] = ",".join(filter(None, (os.environ.get(key), "127.0.0.1,localhost")))
+    return boto3.client(
+        "kinesis",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+        config=Config(retries={"max_attempts": 2}, read_timeout=60),
+    )
+
+
+def read_kinesis(client, stream: str) -> list[tuple[str, str, bytes]]:
+    """(shard id, partition key, data) of every record of every shard, with GetRecords from
+    TRIM_HORIZON, as a consumer reads them."""
+    stored: list[tuple[str, str, bytes]] = []
+    for shard_id in support_module("kpl_readback").shard_ranges(client, stream):
+        iterator = client.get_shard_iterator(StreamName=stream, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")[
+            "ShardIterator"
+        ]
+        while iterator:
+            answer = client.get_records(ShardIterator=iterator, Limit=10_000)
+            records = answer["Records"]
+            stored.extend((shard_id, r["PartitionKey"], r["Data"]) for r in records)
+            if not records:  # an open shard read to its end
+                break
+            iterator = answer.get("NextShardIterator")
+    return stored
+
+
+def read_back(scenario: Scenario, endpoint: Endpoint, inputs: list[Path]) -> Readback:
+    """Every record the endpoint stored, unpacked into events as consumers do: Kinesis with
+    GetRecords and AWS's deaggregation module (tests/support/kpl_readback.py: aws_kinesis_agg),
+    each user record's hash key checked against its shard's range (ListShards); Firehose from
+    the endpoint's /__records, each record split on newlines."""
+    back = Readback()
+    t0 = time.perf_counter()
+    unit = BILLING_UNIT_BYTES[scenario.service]
+    try:
+        if scenario.service == "kinesis":
+            readback = support_module("kpl_readback")
+            client = _kinesis_client(endpoint.url)
+            stored = read_kinesis(client, CAPACITY_STREAM)
+            sizes = [len(data) + len(key.encode("utf-8")) for _, key, data in stored]
+            back.aggregated = sum(1 for _, _, data in stored if data.startswith(KPL_MAGIC))
+            users = readback.deaggregate(stored)
+            back.misplaced = len(readback.misplaced(users, readback.shard_ranges(client, CAPACITY_STREAM)))
+            events = [user.data for user in users]
+        else:
+            import base64
+
+            with _NO_PROXY.open(
+                f"{endpoint.url}/__records?stream={urllib.parse.quote(CAPACITY_STREAM)}", timeout=120
+            ) as resp:
+                blobs = [base64.b64decode(r["data"]) for r in json.loads(resp.read())["records"]]
+            sizes = [len(blob) for blob in blobs]
+            events = []
+            for blob in blobs:
+                lines = [line for line in blob.split(b"\n") if line]
+                back.aggregated += len(lines) > 1
+                events.extend(lines)
+        back.aws_records = len(sizes)
+        back.stored_bytes = sum(sizes)
+        back.billed = sum(-(-size // unit) for size in sizes)
+        _tally(back, events, inputs)
+    except Exception as exc:  # reported in the run's status
+        back.error = f"{type(exc).__name__}: {exc}"
+        log(f"!!! reading back {scenario.name}: {back.error}")
+    back.seconds = time.perf_counter() - t0
+    return back
+
+
 def measure_capacity(
     scenario: Scenario, contender: Contender, inputs: list[Path], records: int, rep: int
 ) -> CapacityRun:
     """One run: a fresh capacity endpoint, the contender's pipelines against it, its counters."""
     sent = records * len(inputs)
     run = CapacityRun(scenario.name, contender.key, contender.label, sent)
+    run.aggregation = contender.config.get("aggregation", "")
     if contender.argv is None:
         run.status, run.detail = "SKIPPED", contender.missing
         return run
     stem = f"capacity-{scenario.name}-{contender.key}-r{rep}"
     endpoint = Endpoint(scenario.endpoint_argv(), "capacity endpoint", f"{stem}.endpoint")
     endpoint.start(quiet=True)
+    readback: Readback | None = None
     try:
-        cfg = write_config(OUT / "capacity" / f"{stem}.json", endpoint.url, scenario.service, CAPACITY_STREAM)
+        cfg = write_config(
+            OUT / "capacity" / f"{stem}.json", endpoint.url, scenario.service, CAPACITY_STREAM, contender.config
+        )
         argvs = [[*contender.argv, "--config", str(cfg)] for _ in inputs]
         timeout = TIMEOUT_BASE + CAPACITY_TIMEOUT_FACTOR * _nominal_ideal(scenario, inputs, sent)
         ep_cpu0 = endpoint.cpu_seconds()
@@ -1544,10 +1862,17 @@ def measure_capacity(
             run.status, run.detail = "FAILED", f"the capacity endpoint died (see {endpoint.log_path})"
             return run
         stats = endpoint.stats(CAPACITY_STREAM)
+        if scenario.aggregation:
+            readback = read_back(scenario, endpoint, inputs)
     finally:
         endpoint.stop()
+    if scenario.aggregation:
+        run.summary = summary_figures([LOGS / f"{stem}-p{i}.stderr" for i in range(len(inputs))])
+        run.readback = readback.__dict__ if readback is not None else None
     _fill_capacity(run, scenario, inputs, stats, spawned)
     _judge_capacity(run, children, stem, timeout)
+    if readback is not None and readback.error and run.ok:
+        run.status, run.detail = "FAILED", f"reading the stored records back failed: {readback.error}"
     return run
 
 
@@ -1556,15 +1881,20 @@ def _fill_capacity(run: CapacityRun, scenario: Scenario, inputs: list[Path], sta
     run.offered = stats.get("offered", 0)
     run.refused = dict(stats.get("refused", {}))
     run.failed_calls = dict(stats.get("failed_calls", {}))
-    run.landed = stats.get("accepted", 0)
+    run.landed = run.aws_landed = stats.get("accepted", 0)
+    run.stored_bytes = stats.get("accepted_bytes", 0)
+    events = None
+    if run.readback is not None and not run.readback.get("error"):
+        run.landed = events = run.readback["events"]  # events read back: AWS records may carry many
     first, last = stats.get("first_accept"), stats.get("last_accept")
     if first is not None and last is not None:  # the endpoint's time.monotonic(): the same clock as ours
         run.span = last - first
         run.first_accept = first - spawned
+    packed = events if run.aggregation else None
     if scenario.service == "firehose":
-        run.ideal = _firehose_ideal(stats, run.sent)
+        run.ideal = _firehose_ideal(stats, run.sent, packed)
     else:
-        run.ideal, run.shards = _kinesis_ideal(scenario, inputs, stats, run.sent)
+        run.ideal, run.shards = _kinesis_ideal(scenario, inputs, stats, run.sent, packed)
 
 
 def _judge_capacity(run: CapacityRun, children: list, stem: str, timeout: float) -> None:
@@ -1626,15 +1956,37 @@ def capacity_contenders(target_cmd: str | None, ref: RefTree | None) -> list[Con
 def scenario_inputs(scenario: Scenario, scale: float, seed: int) -> tuple[list[Path], int]:
     """One input per pipeline (seeds seed, seed+1, ...: no two pipelines send the same records)."""
     records = scenario.scaled(scale)
-    return [ensure_input(records, seed + i, scenario.hot_share) for i in range(scenario.pipelines)], records
+    lean = CAPACITY_LEAN_INPUT
+    return [ensure_input(records, seed + i, scenario.hot_share, lean) for i in range(scenario.pipelines)], records
+
+
+def scenario_contenders(scenario: Scenario, contenders: list[Contender]) -> list[Contender]:
+    """An aggregation scenario's contenders: the target with ``aggregation`` first, then the
+    others as they are (the target without it, and the --ref twin, also without it: a commit from
+    before aggregation would not know the setting)."""
+    if not scenario.aggregation:
+        return contenders
+    tk = contenders[0]
+    packed = Contender(
+        f"tk-{scenario.aggregation}",
+        f"target-kinesis, aggregation {scenario.aggregation}",
+        tk.argv,
+        None,
+        tk.missing,
+        config={"aggregation": scenario.aggregation},
+    )
+    plain = Contender(tk.key, "target-kinesis, no aggregation", tk.argv, None, tk.missing)
+    return [packed, plain, *contenders[1:]]
 
 
 def run_capacity(names: list[str], scale: float, repeat: int, contenders: list[Contender], seed: int) -> dict:
     """Every scenario: its contenders alternating run by run, ``repeat`` times. Returns
     {scenario: {contender key: merged run}}."""
     out: dict[str, dict[str, CapacityRun]] = {}
+    all_contenders = contenders
     for name in names:
         scenario = SCENARIOS[name]
+        contenders = scenario_contenders(scenario, all_contenders)
         inputs, records = scenario_inputs(scenario, scale, seed)
         reps: dict[str, list[CapacityRun]] = {c.key: [] for c in contenders}
         for rep in range(repeat):
@@ -1648,8 +2000,18 @@ def run_capacity(names: list[str], scale: float, repeat: int, contenders: list[C
                     log(
                         f"  wall {r.wall:.2f}s  ideal {r.ideal:.2f}s  efficiency {_fmt(r.efficiency_accepts, '.3f')} "
                         f"(wall {_fmt(r.efficiency_wall, '.3f')})  offered {r.offered:,}  refused {r.refused_total:,}  "
-                        f"landed {r.landed:,}/{r.sent:,}  {r.status}"
+                        f"landed {r.landed:,}/{r.sent:,}  {_fmt(r.bytes_per_record, ',.0f')} bytes/AWS record  "
+                        f"{r.status}"
                     )
+                    if r.readback is not None:
+                        b = r.readback
+                        log(
+                            f"  read back in {b['seconds']:.1f}s: {b['aws_records']:,} AWS records "
+                            f"({b['aggregated']:,} packed), {b['events']:,} events, lost {b['lost']:,}, "
+                            f"duplicated {b['duplicated']:,}, unknown {b['unknown']:,}, misplaced "
+                            f"{_fmt_int(b['misplaced'])}, billed units {b['billed']:,} (summary: "
+                            f"{_fmt_int((r.summary or {}).get('billed'))})" + (f"  {b['error']}" if b["error"] else "")
+                        )
                 reps[c.key].append(r)
         out[name] = {key: merge_capacity(runs) for key, runs in reps.items()}
     return out
@@ -1682,7 +2044,7 @@ def capacity_table(results: dict[str, dict[str, CapacityRun]]) -> str:
     for name, runs in results.items():
         for key, r in runs.items():
             if r.status == "SKIPPED":
-                rows.append([name, r.label, *["-"] * 14, _status_text(r)])
+                rows.append([name, r.label, *["-"] * 15, _status_text(r)])
                 continue
             eff = r.efficiency_accepts
             spread = f" ({min(r.efficiencies):.2f}-{max(r.efficiencies):.2f})" if len(r.efficiencies) > 1 else ""
@@ -1701,6 +2063,7 @@ def capacity_table(results: dict[str, dict[str, CapacityRun]]) -> str:
                     _refused_text(r),
                     "-" if r.refused_share is None else f"{r.refused_share * 100:.1f}%",
                     landed,
+                    _fmt(r.bytes_per_record, ",.0f"),
                     f"{r.cpu:.2f}",
                     f"{r.endpoint_cpu:.2f}",
                     f"{r.rss_mib:.1f}",
@@ -1724,6 +2087,7 @@ def capacity_table(results: dict[str, dict[str, CapacityRun]]) -> str:
                         "",
                         _share_ratio(current.refused_share, r.refused_share),
                         "",
+                        "",
                         _ratio(current.cpu, r.cpu),
                         _ratio(current.endpoint_cpu, r.endpoint_cpu),
                         "",
@@ -1744,13 +2108,14 @@ def capacity_table(results: dict[str, dict[str, CapacityRun]]) -> str:
         "refused",
         "refused/offered",
         "landed / sent",
+        "bytes / AWS record",
         "CPU s",
         "endpoint CPU s",
         "peak MiB",
         "exit",
         "status",
     ]
-    return _md_table(header, rows, "llrrrrrrrlrrrrrll")
+    return _md_table(header, rows, "llrrrrrrrlrrrrrrll")
 
 
 def shards_table(results: dict[str, dict[str, CapacityRun]], name: str) -> str:
@@ -1782,6 +2147,9 @@ def capacity_verdicts(results: dict[str, dict[str, CapacityRun]], scale: float) 
     at = "" if scale == 1 else f", at --capacity-scale {scale:g}"
     for name, runs in results.items():
         scenario, r = SCENARIOS[name], runs.get("tk")
+        if scenario.aggregation:
+            verdicts.update(aggregation_verdicts(scenario, runs.get(f"tk-{scenario.aggregation}"), at))
+            continue
         if r is None or r.status == "SKIPPED":
             continue
         goal = f"capacity {name} ({scenario.what}{at})"
@@ -1811,8 +2179,177 @@ def capacity_verdicts(results: dict[str, dict[str, CapacityRun]], scale: float) 
     return verdicts
 
 
+def _units_per_event(run: CapacityRun) -> tuple[float | None, float | None]:
+    """Billed units per event sent: from the target's summary line, and from the stored records."""
+    summary = (run.summary or {}).get("billed")
+    stored = (run.readback or {}).get("billed") if not (run.readback or {}).get("error") else None
+
+    def per(units: int | None) -> float | None:
+        return None if units is None or not run.sent else units / run.sent
+
+    return per(summary), per(stored)
+
+
+def aggregation_verdicts(scenario: Scenario, r: CapacityRun | None, at: str) -> dict:
+    """The goals of the aggregating target in an aggregation scenario, one line each."""
+    verdicts: dict = {}
+    if r is None or r.status == "SKIPPED":
+        return verdicts
+    head = f"capacity {scenario.name}, aggregation {scenario.aggregation}{at}"
+    back = r.readback if r.readback is not None and not r.readback.get("error") else None
+    why = "" if r.ok else f"; run {_status_text(r)}"
+    if back is None:
+        verdicts[f"{head}"] = (False, _status_text(r) if not r.ok else "no record read back")
+        return verdicts
+    if scenario.min_events_per_s is not None:
+        eps, ceiling = r.events_per_s or 0.0, r.ceiling_events_per_s
+        bytes_per_event = back["stored_bytes"] / back["events"] if back["events"] else 0.0
+        verdicts[f"{head}: events/s"] = (
+            r.ok and eps >= scenario.min_events_per_s,
+            f"{eps:,.0f} events/s over the wall ({_fmt(r.events_per_s_accepts, ',.0f')} over the accepts); the "
+            f"stream's capacity allows {_fmt(ceiling, ',.0f')} events/s of these ({bytes_per_event:,.0f} bytes an "
+            f"event stored, data and key) (goal >= {scenario.min_events_per_s:,.0f}){why}",
+        )
+    if scenario.max_refused is not None:
+        share = r.refused_share or 0.0
+        verdicts[f"{head}: refused"] = (
+            share <= scenario.max_refused,
+            f"{share * 100:.1f}% of {r.offered:,} AWS records offered (goal <= {scenario.max_refused * 100:.0f}%)",
+        )
+    if scenario.max_units_per_event is not None:
+        by_summary, by_stored = _units_per_event(r)
+        judged = [v for v in (by_summary, by_stored) if v is not None]
+        verdicts[f"{head}: billed units per event"] = (
+            bool(judged) and max(judged) <= scenario.max_units_per_event,
+            f"{_fmt(by_summary, '.3f')} from the summary's billed_units, {_fmt(by_stored, '.3f')} from the stored "
+            f"records' sizes ({BILLING_UNIT_BYTES[scenario.service] // 1024} KB units) "
+            f"(goal <= {scenario.max_units_per_event:.2f}, both)",
+        )
+    verdicts[f"{head}: events lost"] = (
+        back["lost"] == 0,
+        f"{back['lost']:,} lost of {r.sent:,} ({back['duplicated']:,} duplicated, {back['unknown']:,} unknown; "
+        f"{back['events']:,} events read back from {back['aws_records']:,} records) (goal 0 lost)",
+    )
+    if back.get("misplaced") is not None:
+        verdicts[f"{head}: events misplaced"] = (
+            back["misplaced"] == 0,
+            f"{back['misplaced']:,} user records on a shard whose hash range lacks their key (goal 0)",
+        )
+    return verdicts
+
+
+def aggregation_table(results: dict[str, dict[str, CapacityRun]]) -> str:
+    """The aggregation scenarios: per contender what was sent, packed, billed and read back; after
+    the contender without aggregation, the ratios packed / not packed."""
+    rows: list[list[str]] = []
+    for name, runs in results.items():
+        scenario = SCENARIOS[name]
+        if not scenario.aggregation:
+            continue
+        for key, r in runs.items():
+            if r.status == "SKIPPED":
+                rows.append([name, r.label, *["-"] * 17, _status_text(r)])
+                continue
+            back = r.readback if r.readback is not None and not r.readback.get("error") else None
+            aws = r.aws_landed
+            summary = r.summary or {}
+            by_summary, by_stored = _units_per_event(r)
+            rows.append(
+                [
+                    name,
+                    r.label,
+                    f"{r.wall:.2f}",
+                    _fmt(r.events_per_s, ",.0f"),
+                    _fmt(r.events_per_s_accepts, ",.0f"),
+                    _fmt(r.ceiling_events_per_s, ",.0f"),
+                    _fmt(r.efficiency_accepts, ".3f"),
+                    _fmt_int(aws),
+                    _fmt(back["events"] / back["aws_records"] if back and back["aws_records"] else None, ",.1f"),
+                    _fmt(back["stored_bytes"] / back["events"] if back and back["events"] else None, ",.0f"),
+                    "-" if r.refused_share is None else f"{r.refused_share * 100:.1f}% of {r.offered:,}",
+                    _fmt_int(summary.get("billed")),
+                    _fmt_int(back["billed"] if back else None),
+                    f"{_fmt(by_summary, '.3f')} / {_fmt(by_stored, '.3f')}",
+                    _fmt_int(back["events"] if back else None),
+                    _fmt_int(back["lost"] if back else None),
+                    _fmt_int(back["duplicated"] if back else None),
+                    _fmt_int(back.get("misplaced") if back else None),
+                    _fmt_int(back["unknown"] if back else None),
+                    _status_text(r),
+                ]
+            )
+            packed = runs.get(f"tk-{scenario.aggregation}")
+            if key == "tk" and packed is not None and packed.status != "SKIPPED" and r.status != "SKIPPED":
+                p_units, r_units = _units_per_event(packed), _units_per_event(r)
+                rows.append(
+                    [
+                        name,
+                        f"**{scenario.aggregation} / none**",
+                        _ratio(packed.wall, r.wall),
+                        _ratio(packed.events_per_s, r.events_per_s),
+                        _ratio(packed.events_per_s_accepts, r.events_per_s_accepts),
+                        _ratio(packed.ceiling_events_per_s, r.ceiling_events_per_s),
+                        "",
+                        _ratio(packed.aws_landed, r.aws_landed),
+                        "",
+                        "",
+                        _share_ratio(packed.refused_share, r.refused_share),
+                        _ratio((packed.summary or {}).get("billed"), (r.summary or {}).get("billed")),
+                        _ratio((packed.readback or {}).get("billed"), (r.readback or {}).get("billed")),
+                        f"{_ratio(p_units[0], r_units[0])} / {_ratio(p_units[1], r_units[1])}",
+                        *[""] * 6,
+                    ]
+                )
+    header = [
+        "scenario",
+        "contender",
+        "wall s",
+        "events/s (wall)",
+        "events/s (accepts)",
+        "capacity events/s",
+        "efficiency (accepts)",
+        "AWS records",
+        "events / record",
+        "bytes / event",
+        "refused / offered",
+        "billed units (summary)",
+        "billed units (stored)",
+        "units / event (summary / stored)",
+        "events read back",
+        "lost",
+        "duplicated",
+        "misplaced",
+        "unknown",
+        "status",
+    ]
+    return _md_table(header, rows, "llrrrrrrrrrrrrrrrrrl")
+
+
+def event_bytes_text(name: str, runs: dict[str, CapacityRun]) -> str | None:
+    """The mean size of an event on the wire in one scenario, from the current target without
+    aggregation (key ``tk``), one AWS record an event: what the endpoint stored / records stored."""
+    r = runs.get("tk")
+    if r is None or r.status == "SKIPPED" or r.bytes_per_record is None:
+        return None
+    scenario = SCENARIOS[name]
+    what = "data and partition key" if scenario.service == "kinesis" else "data: the event JSON and its newline"
+    back = r.readback if r.readback is not None and not r.readback.get("error") else None
+    json_bytes = f", the event JSON {back['event_bytes'] / back['events']:,.1f}" if back and back["events"] else ""
+    return f"`{name}`: event bytes (mean, on the wire): {r.bytes_per_record:,.1f} ({what}{json_bytes})"
+
+
 def capacity_section(results: dict[str, dict[str, CapacityRun]], scale: float, repeat: int) -> str:
     out = [capacity_table(results), ""]
+    sizes = [text for name, runs in results.items() if (text := event_bytes_text(name, runs))]
+    if sizes:
+        out += [
+            "Event size, from the target without aggregation (one AWS record an event; "
+            f"{'lean' if CAPACITY_LEAN_INPUT else 'full'} orders, generate.py"
+            f"{' --lean' if CAPACITY_LEAN_INPUT else ''}):",
+            "",
+            *[f"- {text}" for text in sizes],
+            "",
+        ]
     out.append(
         "*ideal s*: what the stream's capacity allows for what was sent: Kinesis, the busiest shard's "
         "records / 1,000 a second (or its bytes / 1 MiB a second, if more), times 1 / the share left by the "
@@ -1821,7 +2358,8 @@ def capacity_section(results: dict[str, dict[str, CapacityRun]], scale: float, r
         "accepts s; *efficiency (wall)* = ideal / wall s (spawn to exit of the last process: start-up included). "
         "*first accept s*: from the spawn. *offered*: records the endpoint judged (refused ones again each time "
         "they are retried); *refused/offered*: refused records / offered. *landed / sent*: records the endpoint "
-        "stored / records in the input(s). *CPU s*: user + sys of the target process(es). "
+        "stored / records in the input(s). *bytes / AWS record*: what the endpoint stored (Kinesis: data and "
+        "partition keys; Firehose: data) / AWS records stored. *CPU s*: user + sys of the target process(es). "
         + (
             f"Figures of the median run of {repeat} by efficiency (accepts); the range of that efficiency in brackets. "
             if repeat > 1
@@ -1830,6 +2368,28 @@ def capacity_section(results: dict[str, dict[str, CapacityRun]], scale: float, r
         + "*current / ref*: ratio of the column (efficiency: above 1 is better; refused/offered and CPU: below 1)."
         + (f" Record counts scaled by {scale:g}." if scale != 1 else "")
     )
+    if any(SCENARIOS[name].aggregation for name in results):
+        out += [
+            "",
+            "**Aggregation**",
+            "",
+            aggregation_table(results),
+            "",
+            "Every record the stream stored is read back after the run: Kinesis with GetRecords and AWS's "
+            "deaggregation module (`aws_kinesis_agg`, tests/support/kpl_readback.py), Firehose from the endpoint "
+            "(`/__records`) split on newlines; each event is found by its `properties.order_id` in the input. "
+            "*events/s* = events that reached the stream (sent - lost) / wall s (spawn to exit) or / accepts s. "
+            "*capacity events/s* = events / ideal s: what the stream's limits allow for these records (Kinesis: "
+            "1,000 AWS records and 1 MiB of data and keys a second a shard; Firehose: its bytes a second). "
+            "*AWS records*: records the endpoint stored; *bytes / event*: their data (and partition keys, "
+            "Kinesis) / events. *refused / offered*: AWS records. *billed units*: Kinesis 25 KB PUT payload "
+            "units, Firehose 5 KB units, each record rounded up: from the target's summary line (`billed_units=`) "
+            "and computed from the stored records' sizes; *units / event* = units / events sent. *lost*: events of "
+            "the input not read back; *duplicated*: extra copies; *misplaced*: user records read from a shard whose "
+            "hash-key range does not hold their partition key's MD5 (the KCL drops them); *unknown*: events that "
+            "do not parse or are not in the input. In the Capacity table *landed / sent* counts events read back "
+            "for these scenarios. *X / none*: ratio of the column, with / without aggregation.",
+        ]
     if "kinesis-hot-key" in results:
         out += [
             "",
@@ -1875,7 +2435,7 @@ def _spy_summary(raw: Path, top: int = 25) -> str:
             if not frames:
                 continue
             names = [re.sub(r":\d+\)$", ")", f) for f in frames]
-            if any(name.startswith("_worker_main") for name in names):
+            if any(name.startswith(("_worker_main", "worker_main")) for name in names):
                 mapping_processes.add(process)
             stacks.append((process, names, n))
             per_process[process] += n
@@ -2069,7 +2629,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--contenders",
         default="tk-kinesis,tk-firehose,baseline,null-target",
-        help="comma list of: tk-kinesis, tk-firehose, baseline, baseline-firehose, null-target",
+        help="comma list of: tk-kinesis, tk-kinesis-kpl (aggregation kpl), tk-firehose, baseline,\n"
+        "baseline-firehose, null-target",
     )
     parser.add_argument(
         "--linearity-contenders", default="tk-kinesis", help="contenders run at every --sizes (default tk-kinesis)"
@@ -2153,7 +2714,7 @@ class Plan:
 
 
 def _plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Plan:
-    known = {"tk-kinesis", "tk-firehose", "baseline", "baseline-firehose", "null-target"}
+    known = {"tk-kinesis", "tk-kinesis-kpl", "tk-firehose", "baseline", "baseline-firehose", "null-target"}
     contender_keys = [c.strip() for c in args.contenders.split(",") if c.strip()]
     lin_keys = [c.strip() for c in args.linearity_contenders.split(",") if c.strip()]
     for key in [*contender_keys, *lin_keys, args.profile_contender]:
@@ -2361,7 +2922,13 @@ def _report(args: argparse.Namespace, plan: Plan, m: Measured) -> tuple[str, dic
                 f"{SCENARIOS[name].what}"
                 for name in plan.capacity
             )
-            + ".",
+            + "."
+            + (
+                " Input: lean orders (generate.py --lean: each order's header and first item), ~456-byte events "
+                "on the wire, the size the goals are stated for."
+                if CAPACITY_LEAN_INPUT
+                else ""
+            ),
             "",
             capacity_section(m.capacity, args.capacity_scale, args.repeat),
             "",

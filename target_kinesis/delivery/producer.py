@@ -50,6 +50,11 @@ _STATIC_EXPIRED = "static credentials expired: supply fresh ones or use role_arn
 #: waiting for capacity), in batches' worth, before add_all blocks.
 PER_KEY_BACKLOG_BATCHES = 4
 BACKLOG_BATCHES = 4
+#: Bytes of a call of KPL aggregates unless max_batch_bytes is set: about 20 aggregates, 2,000
+#: small events, four times a call of 500 plain records. Calls of 5 MiB only hold more in memory
+#: while in flight (wire form, request body, HTTP buffers): measured on the null endpoint, peak
+#: memory 173 MiB with 5 MiB calls against 127 MiB without aggregation.
+PACKED_CALL_BYTES = 1024 * 1024
 #: A shard map is read again at most this often (a reshard shows in many answers at once).
 MAP_REFRESH_SECONDS = 2.0
 #: At most one line per destination this often about retries and calls waiting for an answer.
@@ -104,6 +109,9 @@ class ProducerLimits:
             settings.aggregation_max_bytes or service.aggregation_max_bytes,
             max_record - 4 * service.limits.max_partition_key_chars,
         )
+        aggregation = settings.aggregation_for(destination)
+        if aggregation == "kpl" and settings.max_batch_bytes is None:
+            max_batch = max(min(max_batch, PACKED_CALL_BYTES), max_record)
         return cls(
             max_batch_records=settings.max_batch_records,
             max_batch_bytes=max_batch,
@@ -115,7 +123,7 @@ class ProducerLimits:
             on_oversized_record=settings.on_oversized_record,
             per_key_order=settings.ordering == "per_key",
             stall_timeout_seconds=settings.stall_timeout_seconds,
-            aggregation=settings.aggregation_for(destination),
+            aggregation=aggregation,
             aggregation_max_bytes=packed_max,
             aggregation_max_records=settings.aggregation_max_records or service.aggregation_max_records,
         )
