@@ -3,73 +3,43 @@
 1. starts moto's server (Kinesis, Firehose, S3) on 127.0.0.1:4567 (DEMO_PORT to change);
 2. creates the Kinesis stream `demo-events` and the Firehose delivery stream
    `demo-orders` (delivering to the S3 bucket `demo-firehose`);
-3. pipes sample_data/demo.singer through `target-kinesis --config sample_config.json`;
-4. reads back what landed with `target-kinesis-tail` and prints it.
+3. pipes sample_data/demo.singer through `target-kinesis --config sample_config.json`
+   and prints the target's end-of-run lines (summary and capacity);
+4. reads back what landed with `target-kinesis-tail` and prints it;
+5. stops the endpoint and removes its scratch folder (`$TMPDIR/target-kinesis-demo-*`),
+   also after a failure, Ctrl-C or SIGTERM (scripts/local_aws.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import boto3
+from local_aws import DemoError, moto_server, prepare_process, scratch_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PORT = int(os.environ.get("DEMO_PORT", "4567"))
-URL = f"http://127.0.0.1:{PORT}"
-ENV = {
-    **os.environ,
-    "AWS_ACCESS_KEY_ID": "demo",
-    "AWS_SECRET_ACCESS_KEY": "demo",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
+#: The target's log lines the demo shows: the run summary (README, "Run summary and progress").
+SHOWN_LOG_LINES = ("summary ", "capacity ", "ERROR")
 
 
 def banner(text: str) -> None:
     print(f"\n== {text}", flush=True)
 
 
-def start_endpoint(log_path: Path) -> subprocess.Popen[bytes]:
-    with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", PORT)) == 0:
-            sys.exit(f"demo: port {PORT} on 127.0.0.1 is in use; set DEMO_PORT to a free port")
-    log = log_path.open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(PORT)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{URL}/moto-api/", timeout=1).close()
-            return server
-        except OSError:
-            if server.poll() is not None:
-                break
-            time.sleep(0.2)
-    server.kill()
-    sys.exit(f"demo: the local endpoint did not start; see {log_path}")
-
-
-def create_destinations() -> None:
+def create_destinations(url: str) -> None:
     session = boto3.Session(region_name="us-east-1", aws_access_key_id="demo", aws_secret_access_key="demo")
-    kinesis = session.client("kinesis", endpoint_url=URL)
+    kinesis = session.client("kinesis", endpoint_url=url)
     kinesis.create_stream(StreamName="demo-events", ShardCount=2)
     kinesis.get_waiter("stream_exists").wait(StreamName="demo-events", WaiterConfig={"Delay": 0.2})
-    s3 = session.client("s3", endpoint_url=URL)
+    s3 = session.client("s3", endpoint_url=url)
     s3.create_bucket(Bucket="demo-firehose")
-    session.client("firehose", endpoint_url=URL).create_delivery_stream(
+    session.client("firehose", endpoint_url=url).create_delivery_stream(
         DeliveryStreamName="demo-orders",
         DeliveryStreamType="DirectPut",
         ExtendedS3DestinationConfiguration={
@@ -81,32 +51,36 @@ def create_destinations() -> None:
     print("created kinesis stream demo-events (2 shards), firehose delivery stream demo-orders -> s3://demo-firehose")
 
 
-def config_path(workdir: Path) -> Path:
+def config_path(workdir: Path, url: str) -> Path:
     config = json.loads((ROOT / "sample_config.json").read_text())
-    config["endpoint_url"] = URL
+    config["endpoint_url"] = url
     path = workdir / "config.json"
     path.write_text(json.dumps(config, indent=2))
     return path
 
 
-def main() -> int:
-    workdir = Path(tempfile.mkdtemp(prefix="target-kinesis-demo-"))
-    banner(f"starting a local Kinesis/Firehose endpoint (moto) on {URL}")
-    server = start_endpoint(workdir / "endpoint.log")
-    try:
-        create_destinations()
-        config = config_path(workdir)
+def run_demo(workdir: Path) -> int:
+    banner(f"starting a local Kinesis/Firehose endpoint (moto) on http://127.0.0.1:{PORT}")
+    env = {  # read after prepare_process(), which keeps loopback calls away from any proxy
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "demo",
+        "AWS_SECRET_ACCESS_KEY": "demo",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    with moto_server(PORT, workdir / "endpoint.log") as url:
+        create_destinations(url)
+        config = config_path(workdir, url)
         banner("tap | target-kinesis --config sample_config.json")
         with (ROOT / "sample_data" / "demo.singer").open("rb") as singer_input:
             run = subprocess.run(
                 [str(BIN / "target-kinesis"), "--config", str(config)],
                 stdin=singer_input,
                 capture_output=True,
-                env=ENV,
+                env=env,
                 check=False,
             )
         for line in run.stderr.decode().splitlines():
-            if "summary" in line or "ERROR" in line:
+            if any(marker in line for marker in SHOWN_LOG_LINES):
                 print("  log:", line.split("| ")[-1])
         print("  STATE emitted on stdout:", run.stdout.decode().strip() or "(none)")
         if run.returncode != 0:
@@ -114,32 +88,36 @@ def main() -> int:
             return run.returncode
 
         banner("target-kinesis-tail --stream demo-events   (Kinesis, every shard)")
-        subprocess.run(
-            [str(BIN / "target-kinesis-tail"), "--config", str(config), "--stream", "demo-events"],
-            env=ENV,
-            check=True,
-        )
+        tail = [str(BIN / "target-kinesis-tail"), "--config", str(config)]
+        subprocess.run([*tail, "--stream", "demo-events"], env=env, check=True)
         banner("target-kinesis-tail --service firehose --stream demo-orders --bucket demo-firehose   (Firehose -> S3)")
         subprocess.run(
-            [
-                str(BIN / "target-kinesis-tail"),
-                "--config",
-                str(config),
-                "--service",
-                "firehose",
-                "--stream",
-                "demo-orders",
-                "--bucket",
-                "demo-firehose",
-            ],
-            env=ENV,
+            [*tail, "--service", "firehose", "--stream", "demo-orders", "--bucket", "demo-firehose"],
+            env=env,
             check=True,
         )
-        banner("done: the endpoint is stopped; nothing left running")
-        return 0
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=10)
+    return 0
+
+
+def main() -> int:
+    prepare_process()
+    try:
+        with scratch_dir("target-kinesis-demo-") as workdir:
+            code = run_demo(workdir)
+    except KeyboardInterrupt:
+        print("\ndemo: interrupted; the endpoint is stopped and its scratch folder removed", file=sys.stderr)
+        return 130
+    except DemoError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        if "in use" in str(exc):
+            print("demo: set DEMO_PORT to a free port", file=sys.stderr)
+        return 1
+    except subprocess.CalledProcessError as exc:
+        print(f"demo: {Path(exc.cmd[0]).name} exited {exc.returncode}", file=sys.stderr)
+        return 1
+    if code == 0:
+        banner("done: the endpoint is stopped and its scratch folder removed; nothing left running")
+    return code
 
 
 if __name__ == "__main__":

@@ -173,7 +173,9 @@ PROPERTIES: dict[str, dict[str, Any]] = {
         default="fail",
     ),
     "dead_letter_path": _setting(
-        "string", "JSON-lines file for records that are skipped or cannot be delivered, each with its reason."
+        "string",
+        "JSON-lines file (created 0600), or an s3://bucket/prefix/ URL (JSON-lines objects written with the target's "
+        "credentials, role and endpoint), for records that are skipped or cannot be delivered, each with its reason.",
     ),
     "preflight_check": _setting(
         "boolean",

@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from target_kinesis.aws.clients import AwsAccess
+from target_kinesis.aws.s3 import S3Location, S3UrlError, is_url, parse_s3_url
 from target_kinesis.aws.services import SERVICES, stream_name_problem
 from target_kinesis.config.destinations import Destination, Rule
 from target_kinesis.config.events import EventSpec
@@ -108,6 +109,11 @@ class Settings:
         )
 
     @property
+    def dead_letter_location(self) -> S3Location | None:
+        """Where dead letters go when `dead_letter_path` is an ``s3://`` URL; None for a file."""
+        return dead_letter_location(self.dead_letter_path)
+
+    @property
     def destinations(self) -> list[Destination]:
         return sorted({rule.destination for rule in self.rules})
 
@@ -183,6 +189,7 @@ class Settings:
         events = {stream: EventSpec.from_setting(stream, raw) for stream, raw in (c.get("events") or {}).items()}
         if c["on_oversized_record"] == "dead_letter" and not c.get("dead_letter_path"):
             raise ConfigError("setting 'on_oversized_record' is dead_letter but 'dead_letter_path' is not set")
+        dead_letter_location(c.get("dead_letter_path"))
         if c.get("aws_secret_access_key") and not c.get("aws_access_key_id"):
             raise ConfigError("setting 'aws_secret_access_key' is set without 'aws_access_key_id'")
         if c.get("aws_access_key_id") and not c.get("aws_secret_access_key"):
@@ -240,6 +247,21 @@ class Settings:
         _check_service_limits(settings)
         _check_aggregation(settings)
         return settings
+
+
+def dead_letter_location(path: str | None) -> S3Location | None:
+    """The S3 location `dead_letter_path` names; None for a file path (or no path).
+
+    ConfigError, naming the setting, for a URL that is not ``s3://bucket/prefix/`` (no bucket,
+    another scheme): checked at start-up, so a mistyped URL stops the run before anything is
+    read, not when the first dead letter is written.
+    """
+    if not path or not is_url(path):
+        return None
+    try:
+        return parse_s3_url(path)
+    except S3UrlError as exc:
+        raise ConfigError(f"setting 'dead_letter_path' {exc}") from None
 
 
 def config_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:

@@ -594,7 +594,7 @@ class Producer:
                     self._calls_started.pop(token, None)
                 error = error_code(exc)
                 code, message, status = error.code, error.message, error.status
-                self.stats.add(calls=1)
+                self.stats.add(calls=1, calls_failed=1, call_micros=int((self._clock() - sent_at) * 1e6))
                 rule = classify(code, status)
                 if self._for_capacity(code, rule.throttle):
                     self._back_in_line(remaining, code, offered=None, sent_at=sent_at)
@@ -613,7 +613,7 @@ class Producer:
 
             with self._watch:
                 self._calls_started.pop(token, None)
-            self.stats.add(calls=1)
+            self.stats.add(calls=1, call_micros=int((self._clock() - sent_at) * 1e6))
             results = answer.errors
             if answer.first_placed is not None:
                 self._check_placement(remaining, *answer.first_placed)

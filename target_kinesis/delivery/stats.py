@@ -18,6 +18,10 @@ class DestinationStats:
     billed_units: int = 0
     bytes_sent: int = 0
     calls: int = 0
+    #: Calls AWS (or the way to it) refused whole, and the time all calls took (µs), for the
+    #: METRIC lines (singer/metrics.py).
+    calls_failed: int = 0
+    call_micros: int = 0
     retried_records: int = 0
     throttles: int = 0
     skipped: int = 0

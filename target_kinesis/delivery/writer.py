@@ -136,7 +136,14 @@ class EventWriter:
         )
 
     def summary_lines(self) -> Iterable[str]:
-        """One line per destination stream, plus one for events no rule took."""
+        """One line per destination stream, plus one for events no rule took.
+
+        Each ends with the seconds since the writer started (at the run's first record, once
+        the destinations were checked) and a rate over them: per destination events
+        acknowledged per second, for the events records read per second. A run shorter than
+        the progress interval logs no progress line, so these are its only rates.
+        """
+        elapsed = max(self._clock() - self._started, 0.0)
         for destination, producer in sorted(self.producers.items()):
             s = producer.stats.snapshot()
             pacing = producer.pacing()
@@ -147,13 +154,23 @@ class EventWriter:
                 f"refused={sum(pacing.refused.values())} waited_seconds={pacing.waited:.1f} "
                 f"skipped={s['skipped']} dead_lettered={s['dead_lettered']} failed={s['failed']}"
                 + (f" resent_after_reshard={s['resent']}" if s["resent"] else "")
+                + _timing(s["records_sent"], elapsed)
             )
             yield capacity_line(destination, s["records_sent"], pacing, s["aws_records"])
         yield (
             f"summary events: read={self.stats.records_read} unmapped={self.stats.unmapped} "
             f"dropped_anonymous={self.stats.dropped_anonymous} key_fallbacks={self.stats.key_fallbacks} "
             f"timestamp_fallbacks={self.stats.timestamp_fallbacks} handed_back={self.stats.handed_back}"
+            + _timing(self.stats.records_read, elapsed)
         )
+
+
+def _timing(records: int, elapsed: float) -> str:
+    """` elapsed_seconds=S records_per_second=R`: values without spaces or thousands separators,
+    always with a decimal point (so summary parsers read them as floats); the rate is 0.0 when no
+    time has passed."""
+    rate = records / elapsed if elapsed > 0 else 0.0
+    return f" elapsed_seconds={elapsed:.3f} records_per_second={rate:.1f}"
 
 
 def capacity_line(destination: Destination, sent: int, pacing: Pacing, aws_records: int | None = None) -> str:

@@ -37,12 +37,13 @@ from target_kinesis import __version__
 from target_kinesis.aws.clients import AwsClients
 from target_kinesis.aws.errors import AwsCallFailed, explain
 from target_kinesis.aws.kinesis import list_shards
+from target_kinesis.aws.s3 import put_object
 from target_kinesis.aws.services import SERVICES, describe_stream
 from target_kinesis.config.destinations import Destination
 from target_kinesis.config.files import read_config_file
 from target_kinesis.config.schema import CONFIG_SCHEMA
 from target_kinesis.config.settings import Settings, config_errors, unknown_setting
-from target_kinesis.delivery.dead_letters import DeadLetters
+from target_kinesis.delivery.dead_letters import DeadLetterError, DeadLetters, PutRetries
 from target_kinesis.delivery.encoding import encoder_for
 from target_kinesis.delivery.flow import flow_for
 from target_kinesis.delivery.producer import Producer, ProducerLimits
@@ -58,6 +59,7 @@ from target_kinesis.parallel.worker import MappedChunk
 from target_kinesis.records.pipeline import StreamPipeline, replication_key_of
 from target_kinesis.singer.batch_files import batch_records
 from target_kinesis.singer.errors import RecordBeforeSchemaError, input_error
+from target_kinesis.singer.metrics import DeliveryMetrics
 from target_kinesis.singer.reader import MessageReader
 from target_kinesis.singer.sink import EventSink
 
@@ -117,6 +119,10 @@ class TargetKinesis(Target):
         self._validate_records = bool(config_now.get("validate_records", True))
         self._sink_class = EventSink.serving(self)
         self._replication_keys: dict[str, str | None] = {}
+        self._metrics: DeliveryMetrics | None = None
+        #: Records a mapping process mapped for a stream whose sink is not made yet: its SCHEMA
+        #: is in the same segment, and is processed here after the segment's counts are taken.
+        self._uncounted: dict[str, int] = {}
         self._last_checkpoint = time.monotonic()
         self._last_state_written: dict | None = None
         self._records_since_age_check = 0
@@ -194,6 +200,7 @@ class TargetKinesis(Target):
         """
         if self._writer is None:
             self._writer = self._start_writer()
+            self._metrics = DeliveryMetrics(self._writer.producers)
             tune_for_streaming()
         if parallel_possible and self._pool is None:
             self._pool = self._start_mapping_processes()
@@ -212,7 +219,7 @@ class TargetKinesis(Target):
         encoder = encoder_for(s, shard_maps)
         connections = s.max_concurrent_requests * len(encoder.destinations) + 2
         clients = AwsClients(s.aws_access(), max_pool_connections=max(10, connections))
-        self._dead_letters = DeadLetters(s.dead_letter_path)
+        self._dead_letters = self._open_dead_letters(clients)
         producers: dict[Destination, Producer] = {}
         for index, destination in enumerate(encoder.destinations):
             client = clients.client(destination.service)
@@ -246,6 +253,18 @@ class TargetKinesis(Target):
                 shard_maps=maps if destination.service == "kinesis" else None,
             )
         return EventWriter(encoder, producers)
+
+    def _open_dead_letters(self, clients: AwsClients) -> DeadLetters:
+        """The dead-letter file, or S3 objects written with the producers' own clients (their
+        credentials, role and endpoint) and retried by the run's own retry settings."""
+        s = self.settings
+        put = partial(put_object, clients.client("s3")) if s.dead_letter_location is not None else None
+        return DeadLetters(
+            s.dead_letter_path,
+            put_object=put,
+            retries=PutRetries(s.max_retries, s.retry_base_delay, s.retry_max_delay),
+            refresh_credentials=clients.refresh_credentials,
+        )
 
     def _preflight(self, destination: Destination, client: t.Any) -> int | None:
         """Describe a destination; a clear error now beats a failed batch an hour in."""
@@ -303,8 +322,13 @@ class TargetKinesis(Target):
     def _process_schema_message(self, message_dict: dict) -> None:
         """Private SDK hook: the bookmark field (the default `timestamp`) is in the SCHEMA
         message only, and the SDK does not hand it to sinks."""
-        self._replication_keys[message_dict["stream"]] = replication_key_of(message_dict)
+        stream = message_dict["stream"]
+        self._replication_keys[stream] = replication_key_of(message_dict)
         super()._process_schema_message(message_dict)
+        uncounted = self._uncounted.pop(stream, 0)
+        sink = self._sinks_active.get(stream)
+        if uncounted and isinstance(sink, EventSink):
+            sink.count_mapped(uncounted)
 
     def _process_record_message(self, message_dict: dict) -> None:
         """Private SDK hook: every RECORD takes this one way to its sink's pipeline.
@@ -370,6 +394,10 @@ class TargetKinesis(Target):
         """Private SDK hook: STATE only once AWS acknowledged every record read before it."""
         if self._writer is not None:
             self._writer.flush()
+        if self._dead_letters is not None:
+            self._dead_letters.flush()  # a STATE never covers a dead letter held only in memory
+        if self._metrics is not None:
+            self._metrics.maybe_log()
         self._last_checkpoint = time.monotonic()
         if state == self._last_state_written:
             return  # the same bookmark again tells Meltano nothing new
@@ -401,6 +429,8 @@ class TargetKinesis(Target):
             sink = self._sinks_active.get(stream)
             if isinstance(sink, EventSink):
                 sink.count_mapped(count)
+            else:  # counted when its SCHEMA (in this chunk's segment, handled next) makes the sink
+                self._uncounted[stream] = self._uncounted.get(stream, 0) + count
 
     def _reader(self) -> MessageReader:
         return t.cast(MessageReader, self.message_reader)
@@ -458,13 +488,32 @@ class TargetKinesis(Target):
         return input_error(exc, message)
 
     def _shutdown(self) -> None:
+        failing = sys.exc_info()[1]  # called from `finally`: the error the run is stopping on, if any
         if self._writer is None:
             return
         self._writer.close()
+        if self._metrics is not None:
+            self._metrics.log()
         for line in self._writer.summary_lines():
             self.logger.info(line)
-        if self._dead_letters is not None:
+        self._close_dead_letters(failing)
+
+    def _close_dead_letters(self, failing: BaseException | None) -> None:
+        """Write what is left of the dead letters, on a failure exit too.
+
+        When they cannot be written, that is the run's error; when the run is already stopping
+        on another error (retries ran out), both lines are printed and the first stays the
+        exception, so its line and exit are unchanged.
+        """
+        if self._dead_letters is None:
+            return
+        try:
             self._dead_letters.close()
+        except DeadLetterError as exc:
+            if failing is None:
+                raise
+            if not isinstance(failing, DeadLetterError):  # the same failure is printed once
+                self.logger.error("target-kinesis: %s", exc)
 
     def _stop_now(self, reason: str) -> t.NoReturn:
         """End the process now: calls still on the wire are not waited for (one that never
@@ -477,10 +526,11 @@ class TargetKinesis(Target):
                 producer.close(wait=False)
                 if producer.unacknowledged():
                     waiting.append(f"{producer.unacknowledged()} to {destination}")
+            if self._metrics is not None:
+                self._metrics.log()
             for line in self._writer.summary_lines():
                 self.logger.info(line)
-        if self._dead_letters is not None:
-            self._dead_letters.close()
+        self._close_dead_letters(_StopNow(reason))
         self.logger.error(
             "target-kinesis: stopped before every record was delivered (%s): %s not acknowledged; "
             "no STATE covering them was printed, a re-run resumes from the last one",

@@ -15,11 +15,20 @@ class ToolError(Exception):
     """A failure a tool stops on; the message is one line, free of secrets."""
 
 
+class UsageError(ToolError):
+    """Arguments that cannot go together, found only once the config is read: exit 2, as argparse's."""
+
+
+def usage_line(prog: str, message: str) -> str:
+    """A usage error as ToolParser prints it (one line, pointing at --help)."""
+    return f"{prog}: error: {message} (see --help)\n"
+
+
 class ToolParser(argparse.ArgumentParser):
     """argparse, with its errors as one line that points at --help (exit 2)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(2, usage_line(self.prog, message))
 
 
 def read_config(path: str) -> dict[str, Any]:

@@ -25,6 +25,10 @@ What is granted, and why (exactly the calls ``aws/kinesis.py``, ``aws/firehose.p
   ``kms:GenerateDataKey`` on the key, limited with the condition
   ``kms:EncryptionContext:aws:kinesis:arn`` to the streams that use it (Kinesis passes the
   stream ARN as encryption context on every KMS call it makes for a producer).
+* Dead letters in S3 (``dead_letter_path: s3://bucket/prefix/``): ``s3:PutObject`` on
+  ``arn:{partition}:s3:::bucket/prefix*``, the only S3 call the target makes
+  (``aws/s3.py``'s ``put_object``; no ListBucket, no read). Object ARNs carry no region or
+  account. A file path for ``dead_letter_path`` adds nothing.
 
 Assumptions, from the AWS documentation (Kinesis Data Streams developer guide, "Permissions
 to use user-generated KMS keys"; KMS developer guide, "Use aliases to control access to KMS
@@ -41,10 +45,18 @@ keys"; Firehose API reference, DeliveryStreamEncryptionConfigurationInput):
 * Firehose server-side encryption needs nothing from the writer: Firehose uses the key
   through a grant it creates for itself, so encrypted delivery streams add no KMS statement.
 
+The account in the stream ARNs is ``--account-id``; else, with ``--describe``, the account
+the described streams' ARNs share; else the account of role_arn
+(``arn:aws:iam::ACCOUNT:role/NAME``: the streams are taken to be in the role's account, and a
+note on stderr says so); else the placeholder ``{account-id}``.
+
 The trust policy lets ``--trusted-principal`` (default: the placeholder
 ``arn:aws:iam::{trusted-account-id}:root``, the account that runs the target) call
 ``sts:AssumeRole``, with ``"Condition": {"StringEquals": {"sts:ExternalId": ...}}`` when the
-config sets external_id. external_id is a secret setting: it appears in the trust document
+config sets external_id. A config with role_arn but no external_id gets a warning on stderr
+(the documents are printed all the same): a role that another account may assume needs the
+ExternalId condition against the confused-deputy problem, which is why Segment's delegated
+set-up requires one. external_id is a secret setting: it appears in the trust document
 (its purpose) and nowhere else, never in notes or errors. The principal that runs the
 target also needs ``sts:AssumeRole`` on role_arn in its own policy; that is the caller's
 side and not part of these documents.
@@ -63,6 +75,7 @@ from typing import Any
 from target_kinesis.aws.batch_api import StreamInfo
 from target_kinesis.aws.clients import AwsClients
 from target_kinesis.aws.errors import AwsCallFailed, AwsError, explain
+from target_kinesis.aws.s3 import S3Location
 from target_kinesis.aws.services import SERVICES, describe_stream
 from target_kinesis.config.destinations import Destination
 from target_kinesis.config.settings import Settings
@@ -212,7 +225,21 @@ def permissions_policy(
             }
         )
     statements.extend(_kms_statements(kms_keys or {}, region, account, partition))
+    dead_letters = settings.dead_letter_location
+    if dead_letters is not None:
+        statements.append(dead_letter_statement(dead_letters, partition))
     return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def dead_letter_statement(location: S3Location, partition: str = "aws") -> dict[str, Any]:
+    """``s3:PutObject`` under the dead-letter prefix: every object the target names is
+    ``prefix<run start>-<run id>-<number>.jsonl``, so ``prefix*`` is all it needs."""
+    return {
+        "Sid": "DeadLetterWrite",
+        "Effect": "Allow",
+        "Action": ["s3:PutObject"],
+        "Resource": [f"arn:{partition}:s3:::{location.bucket}/{location.prefix}*"],
+    }
 
 
 def trust_policy(settings: Settings, trusted_principal: str | None = None) -> dict[str, Any]:
@@ -309,6 +336,14 @@ def account_from_arns(arns: Sequence[str | None]) -> str | None:
     return accounts.pop() if len(accounts) == 1 else None
 
 
+def account_from_role_arn(role_arn: str | None) -> str | None:
+    """The account of an IAM role ARN (``arn:aws:iam::ACCOUNT:role/NAME``), or None."""
+    match = _ARN.fullmatch(role_arn or "")
+    if not match or match["service"] != "iam" or not match["resource"].startswith("role/"):
+        return None
+    return match["account"] if _ACCOUNT_ID.fullmatch(match["account"]) else None
+
+
 # -- command line -----------------------------------------------------------------------
 
 
@@ -324,7 +359,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Print the least-privilege IAM permissions policy and role trust policy for a target-kinesis config.",
     )
     parser.add_argument("--config", required=True, help="the target's config.json")
-    parser.add_argument("--account-id", type=_account_id, help="AWS account of the streams (default: placeholder)")
+    parser.add_argument(
+        "--account-id",
+        type=_account_id,
+        help="AWS account of the streams (default: from --describe, else role_arn's account, else a placeholder)",
+    )
     parser.add_argument("--trusted-principal", help="who may assume the role (default: a placeholder account root)")
     parser.add_argument(
         "--describe", action="store_true", help="describe the streams (config credentials) to find KMS keys and account"
@@ -350,6 +389,10 @@ def _note(message: str) -> None:
     print(f"{PROG}: note: {message}", file=sys.stderr)
 
 
+def _warn(message: str) -> None:
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+
 def _encryption_notes(described: Mapping[Destination, StreamInfo]) -> None:
     for destination, info in sorted(described.items()):
         if not info.encrypted:
@@ -371,6 +414,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _encryption_notes(described)
         kms_keys = {d: info.kms_key for d, info in described.items() if info.encrypted and info.kms_key}
         account_id = account_id or account_from_arns([info.arn for info in described.values()])
+    if account_id is None:
+        account_id = account_from_role_arn(settings.role_arn)
+        if account_id is not None and not args.trust_only:
+            _note(
+                f"account {account_id} is role_arn's: the streams are taken to be in the role's account "
+                "(pass --account-id if they are not)"
+            )
     kms_keys.update(assign_kms_keys(settings, args.kms_key_arn))
     documents = build_policies(settings, account_id, kms_keys, args.trusted_principal)
     printed_trust = not args.permissions_only
@@ -380,8 +430,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _note("the trusted principal is a placeholder: pass --trusted-principal (e.g. arn:aws:iam::ACCOUNT:root)")
     if printed_trust and not settings.role_arn:
         _note("the config sets no role_arn: attach the permissions policy to the identity that runs the target")
-    elif printed_trust and not settings.external_id:
-        _note("the config sets no external_id: the trust policy has no sts:ExternalId condition")
+    if settings.role_arn and not settings.external_id:
+        _warn(
+            "the config sets role_arn but no external_id, so the trust policy has no sts:ExternalId condition: "
+            "a role another account may assume needs one (and external_id in the config) to avoid the "
+            "confused-deputy problem, as Segment's set-up requires"
+        )
     if args.permissions_only:
         return documents["permissions_policy"]
     if args.trust_only:

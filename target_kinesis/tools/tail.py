@@ -5,7 +5,7 @@ endpoint settings (static keys, profile, role_arn + external_id, endpoint_url, r
 
     target-kinesis-tail [--config config.json] --stream NAME [--service kinesis|firehose]
                         [--bucket B] [--prefix P] [--from trim_horizon|latest] [--follow]
-                        [--limit N] [--endpoint-url URL] [--region R]
+                        [--limit N] [--show-keys] [--endpoint-url URL] [--region R]
 
 Kinesis: every shard is read (ListShards, GetShardIterator, GetRecords), from TRIM_HORIZON
 or LATEST. A child shard waits until its parent shard has been read to its end, so a key's
@@ -25,8 +25,15 @@ line, in order: a KPL aggregate (``kpl``) as its user records, and a record of J
 (``lines``) as its lines. In an S3 object those lines are lines of the object already.
 
 stdout carries one JSON line per event and nothing else: the event's data as-is when it is
-JSON (without its trailing newline), otherwise the data as a JSON string. Errors are one line
-on stderr and exit 1 (2 for bad arguments); Ctrl-C exits 0.
+JSON (without its trailing newline), otherwise the data as a JSON string. With ``--show-keys``
+(Kinesis only) each line is instead an object naming where the event was read:
+
+    {"shard":"shardId-000000000001","partition_key":"u1","event":<the line printed without it>}
+
+``partition_key`` is the event's own: a KPL aggregate's user record has its own key (the
+aggregate's key only chose the shard), and the lines of a JSON-lines record share the record's.
+Firehose's S3 objects keep neither keys nor shards, so ``--show-keys`` with Firehose is a usage
+error. Errors are one line on stderr and exit 1 (2 for bad arguments); Ctrl-C exits 0.
 
 Permissions needed: kinesis:ListShards, kinesis:GetShardIterator, kinesis:GetRecords (and
 kms:Decrypt on an encrypted stream's key); for Firehose s3:ListBucket and s3:GetObject (and
@@ -55,9 +62,10 @@ from target_kinesis.aws.errors import AwsError, error_code, explain
 from target_kinesis.aws.services import SERVICES, stream_name_problem
 from target_kinesis.delivery.retry import Action, backoff_delays, classify
 from target_kinesis.errors import TargetKinesisError
-from target_kinesis.tools.cli import ToolError, ToolParser, read_config, settings_of
+from target_kinesis.tools.cli import ToolError, ToolParser, UsageError, read_config, settings_of, usage_line
 
 PROG = "target-kinesis-tail"
+SHOW_KEYS_FIREHOSE = "--show-keys: Firehose (S3) keeps no partition keys or shards; it works with --service kinesis"
 POLL_SECONDS = 1.0
 #: GetRecords allows 5 calls a second per shard.
 SHARD_CALL_INTERVAL = 0.2
@@ -87,6 +95,15 @@ def _parse_json(text: str) -> tuple[bool, Any]:
         return True, json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         return False, None
+
+
+def format_keyed(data: bytes, shard: str, partition_key: str | None) -> str:
+    """The ``--show-keys`` line of one event: ``{"shard":..,"partition_key":..,"event":..}``.
+
+    The event is format_record's line, unchanged, so it reads the same with and without keys.
+    """
+    where = json.dumps({"shard": shard, "partition_key": partition_key}, ensure_ascii=False, separators=(",", ":"))
+    return f'{where[:-1]},"event":{format_record(data)}}}'
 
 
 def format_record(data: bytes) -> str:
@@ -176,18 +193,25 @@ def split_json_lines(data: bytes) -> list[bytes]:
     return lines if all(_is_json(line) for line in lines) else [data]
 
 
-def record_events(data: bytes) -> list[bytes]:
-    """The events one Kinesis record holds, in order: a KPL aggregate's user records, a JSON
-    lines record's lines, or else the record itself.
+def keyed_events(data: bytes, partition_key: str | None) -> list[tuple[str | None, bytes]]:
+    """(partition key, event) for each event one Kinesis record holds, in order: a KPL
+    aggregate's user records with their own keys, a JSON lines record's lines, or else the
+    record itself; `partition_key` is the record's.
 
     Data that is not an aggregate, or is a damaged one (its digest does not match), is one
     plain record: the KCL hands such a record out whole too.
     """
+    pieces: list[tuple[str | None, bytes]]
     try:
-        pieces = [user_data for _key, _hash_key, user_data in kpl.unpack(data)]
+        pieces = [(key, user_data) for key, _hash_key, user_data in kpl.unpack(data)]
     except kpl.NotAggregated:
-        pieces = [data]
-    return [event for piece in pieces for event in split_json_lines(piece)]
+        pieces = [(partition_key, data)]
+    return [(key, event) for key, piece in pieces for event in split_json_lines(piece)]
+
+
+def record_events(data: bytes) -> list[bytes]:
+    """The events one Kinesis record holds, in order (keyed_events without the keys)."""
+    return [event for _key, event in keyed_events(data, None)]
 
 
 def maybe_decompress(body: bytes) -> bytes:
@@ -248,21 +272,25 @@ def config_service(config: Mapping[str, Any], stream: str) -> str | None:
 
 
 class Output:
-    """Writes event lines; knows when --limit is reached."""
+    """Writes event lines (with their shard and partition key when `show_keys`); knows when
+    --limit is reached."""
 
-    def __init__(self, stream: TextIO, limit: int | None) -> None:
+    def __init__(self, stream: TextIO, limit: int | None, *, show_keys: bool = False) -> None:
         self._stream = stream
         self.limit = limit
+        self.show_keys = show_keys
         self.count = 0
 
     @property
     def full(self) -> bool:
         return self.limit is not None and self.count >= self.limit
 
-    def emit(self, data: bytes) -> None:
+    def emit(self, data: bytes, shard: str | None = None, partition_key: str | None = None) -> None:
+        """Print one event; `shard` and `partition_key` (Kinesis) are shown with --show-keys."""
         if self.full:
             return
-        self._stream.write(format_record(data) + "\n")
+        line = format_record(data) if shard is None or not self.show_keys else format_keyed(data, shard, partition_key)
+        self._stream.write(line + "\n")
         self.count += 1
 
     def flush(self) -> None:
@@ -464,8 +492,8 @@ class KinesisTail:
         for record in records:
             if out.full:
                 break
-            for event in record_events(record["Data"]):
-                out.emit(event)
+            for key, event in keyed_events(record["Data"], record.get("PartitionKey")):
+                out.emit(event, cursor.shard_id, key)
             cursor.last_sequence = record["SequenceNumber"]
             emitted += 1
         cursor.iterator = page.get("NextShardIterator")
@@ -587,9 +615,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--follow", action="store_true", help="keep polling for new events until interrupted")
     parser.add_argument("--limit", type=_limit, help="stop after N events")
+    parser.add_argument(
+        "--show-keys",
+        action="store_true",
+        help='Kinesis: print {"shard": ..., "partition_key": ..., "event": ...} per event',
+    )
     parser.add_argument("--endpoint-url", help="overrides the config's endpoint_url")
     parser.add_argument("--region", help="overrides the config's region")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.show_keys and args.service == "firehose":
+        parser.error(SHOW_KEYS_FIREHOSE)
+    return args
 
 
 def _only_destination(config: Mapping[str, Any]) -> str | None:
@@ -606,6 +642,8 @@ def run(args: argparse.Namespace, out: Output) -> None:
     if not stream:
         raise ToolError("--stream is required (the config names no single stream)")
     service = args.service or config_service(file_config, stream) or "kinesis"
+    if args.show_keys and service == "firehose":  # the config routes the stream to Firehose
+        raise UsageError(SHOW_KEYS_FIREHOSE)
     problem = stream_name_problem(SERVICES[service], stream)
     if problem:
         raise ToolError(f"--stream: {service} stream name '{stream}' {problem}")
@@ -632,7 +670,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(encoding="utf-8")
-    out = Output(sys.stdout, args.limit)
+    out = Output(sys.stdout, args.limit, show_keys=args.show_keys)
     try:
         if args.limit != 0:
             run(args, out)
@@ -643,6 +681,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return 0
+    except UsageError as exc:
+        sys.stderr.write(usage_line(PROG, str(exc)))
+        return 2
     except (ToolError, TargetKinesisError) as exc:
         _quiet_flush(out)
         print(f"{PROG}: {exc}", file=sys.stderr)

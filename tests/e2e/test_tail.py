@@ -140,6 +140,45 @@ def test_tail_prints_each_event_of_an_aggregated_record(moto_server: Any, kinesi
 
 
 @pytest.mark.e2e
+def test_show_keys_prints_each_events_shard_and_own_partition_key(
+    moto_server: Any, kinesis: Any, env: dict[str, str]
+) -> None:
+    stream = unique_name("tail")
+    create_kinesis_stream(kinesis, stream, shards=2)
+    plain = [json.dumps({"n": i}).encode() for i in range(12)]
+    _put_kinesis(kinesis, stream, plain)  # keys key-0 .. key-11, spread over both shards
+    aggregator = RecordAggregator()  # AWS's own KPL aggregate writer
+    user_events = [(f"user-{i}", json.dumps({"user": i}).encode()) for i in range(3)]
+    for key, event in user_events:
+        assert aggregator.add_user_record(key, event) is None
+    aggregate_key, _, aggregate = aggregator.clear_and_get().get_contents()
+    kinesis.put_record(StreamName=stream, PartitionKey=aggregate_key, Data=aggregate)
+    stored = read_kinesis(kinesis, stream)
+    assert len({r.shard_id for r in stored}) == 2  # the data really spans both shards
+    expected = []
+    for record in stored:  # what the server says: the shard of each record, and its key
+        if record.partition_key == aggregate_key:  # each user record with its own key, not the aggregate's
+            expected += [(record.shard_id, key, json.loads(event)) for key, event in user_events]
+        else:
+            expected.append((record.shard_id, record.partition_key, json.loads(record.data)))
+
+    result = _tail(env, "--stream", stream, "--endpoint-url", moto_server.url, "--region", REGION, "--show-keys")
+    assert result.returncode == 0, result.stderr
+    shown = [json.loads(line) for line in result.stdout.splitlines()]
+    assert all(list(line) == ["shard", "partition_key", "event"] for line in shown)
+    assert sorted((s["shard"], s["partition_key"], json.dumps(s["event"])) for s in shown) == sorted(
+        (shard, key, json.dumps(event)) for shard, key, event in expected
+    )
+    assert all(s["shard"].startswith("shardId-") for s in shown)
+
+    # Firehose (S3) has neither keys nor shards: a usage error, before any call
+    firehose = _tail(env, "--stream", stream, "--service", "firehose", "--show-keys", "--endpoint-url", moto_server.url)
+    assert firehose.returncode == 2
+    assert firehose.stdout == ""
+    assert firehose.stderr.count("\n") == 1 and "--show-keys" in firehose.stderr
+
+
+@pytest.mark.e2e
 def test_tail_limit_prints_that_many_distinct_records(moto_server: Any, kinesis: Any, env: dict[str, str]) -> None:
     stream = unique_name("tail")
     create_kinesis_stream(kinesis, stream, shards=2)

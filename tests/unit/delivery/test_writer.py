@@ -91,7 +91,42 @@ def test_unmapped_and_anonymous_are_counted_not_sent():
     assert any(line.startswith("summary kinesis:k: records_sent=1 ") for line in lines)
     assert lines[-1] == (
         "summary events: read=3 unmapped=1 dropped_anonymous=1 key_fallbacks=0 timestamp_fallbacks=0 handed_back=0"
+        " elapsed_seconds=0.000 records_per_second=0.0"  # no (fake) time passed: no rate
     )
+
+
+def _fields(line: str) -> dict[str, str]:
+    """`key=value` pairs after the `summary NAME:` prefix, as tests/support/target_cli.py reads them."""
+    return dict(field.split("=") for field in line.split(": ", 1)[1].split())
+
+
+def test_summary_ends_with_elapsed_seconds_and_rates_per_destination_and_for_the_run():
+    clock = Clock()
+    clock.now = 100.0
+    # "Order Completed" (one event in three) goes to f, the rest to k; the writer starts at 100 s
+    writer, producers = _writer([Rule("*", K), Rule("Order Completed", F)], clock=clock)
+    for i in range(30):
+        writer.write(_event(i, name="Order Completed" if i % 3 == 0 else "Other"))
+    clock.now = 104.0  # the summary comes 4 s after the start
+    lines = list(writer.summary_lines())
+    k_line = next(line for line in lines if line.startswith("summary kinesis:k: "))
+    f_line = next(line for line in lines if line.startswith("summary firehose:f: "))
+    k, f, events = _fields(k_line), _fields(f_line), _fields(lines[-1])
+    assert k_line.endswith(" elapsed_seconds=4.000 records_per_second=5.0")  # 20 acknowledged / 4 s
+    assert (f["records_sent"], f["elapsed_seconds"], f["records_per_second"]) == ("10", "4.000", "2.5")
+    assert lines[-1].endswith(" handed_back=0 elapsed_seconds=4.000 records_per_second=7.5")  # 30 read / 4 s
+    # the existing fields keep their order; the new ones come last
+    assert list(k)[:12] == [
+        "records_sent", "aws_records", "billed_units", "bytes", "calls", "retried_records", "throttles",
+        "refused", "waited_seconds", "skipped", "dead_lettered", "failed",
+    ]  # fmt: skip
+    assert list(k)[-2:] == list(events)[-2:] == ["elapsed_seconds", "records_per_second"]
+    producers[K].stats.add(resent=2)  # the optional field stays where it was, before the new ones
+    k_line = next(line for line in writer.summary_lines() if line.startswith("summary kinesis:k: "))
+    assert " failed=0 resent_after_reshard=2 elapsed_seconds=4.000 records_per_second=5.0" in k_line
+    # what the e2e helper parses: counts as int, seconds and rates as float
+    parsed = {key: float(v) if "." in v else int(v) for key, v in k.items()}
+    assert parsed["elapsed_seconds"] == 4.0 and parsed["records_per_second"] == 5.0 and parsed["records_sent"] == 20
 
 
 def test_progress_line_at_most_every_ten_seconds(caplog):

@@ -20,6 +20,7 @@ from target_kinesis.tools.policy import (
     KINESIS_CONTEXT_KEY,
     TRUSTED_PRINCIPAL_PLACEHOLDER,
     account_from_arns,
+    account_from_role_arn,
     assign_kms_keys,
     build_policies,
     kms_grant,
@@ -242,6 +243,76 @@ def test_account_comes_from_described_arns_only_when_they_agree() -> None:
     assert account_from_arns([None]) is None
 
 
+def test_account_of_a_role_arn() -> None:
+    assert account_from_role_arn(f"arn:aws:iam::{ACCOUNT}:role/writer") == ACCOUNT
+    assert account_from_role_arn(f"arn:aws-cn:iam::{ACCOUNT}:role/path/to/writer") == ACCOUNT
+    assert account_from_role_arn(f"arn:aws:iam::{ACCOUNT}:user/someone") is None  # not a role
+    assert account_from_role_arn(f"arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/s") is None
+    assert account_from_role_arn("arn:aws:iam::12345:role/short-account") is None
+    assert account_from_role_arn("writer") is None
+    assert account_from_role_arn(None) is None
+
+
+def _main(tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str, **extra: Any) -> tuple[Any, str]:
+    """policy.main on `_config(**extra)`: (the printed JSON, stderr); it must exit 0."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(_config(**extra)))
+    assert policy.main(["--config", str(config), *args]) == 0
+    captured = capsys.readouterr()
+    return json.loads(captured.out), captured.err
+
+
+def test_without_account_id_the_account_comes_from_role_arn_and_stderr_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    role = f"arn:aws:iam::{ACCOUNT}:role/writer"
+    document, err = _main(tmp_path, capsys, "--permissions-only", role_arn=role, external_id=SECRET)
+    assert document == _expected_permissions(KINESIS_ARN, FIREHOSE_ARN)
+    assert f"note: account {ACCOUNT} is role_arn's" in err and "--account-id" in err
+    assert ACCOUNT_PLACEHOLDER not in json.dumps(document) + err
+
+    # --account-id wins, quietly
+    other = "999999999999"
+    document, err = _main(tmp_path, capsys, "--permissions-only", "--account-id", other, role_arn=role)
+    assert document == _expected_permissions(KINESIS_ARN.replace(ACCOUNT, other), FIREHOSE_ARN.replace(ACCOUNT, other))
+    assert "role_arn's" not in err
+
+    # the trust policy alone names no stream: nothing to say about the account
+    _, err = _main(tmp_path, capsys, "--trust-only", role_arn=role, external_id=SECRET)
+    assert "role_arn's" not in err
+
+
+def test_the_described_streams_account_comes_before_role_arns(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    described = {
+        KINESIS: _info(KINESIS_ARN, encrypted=False, key=None),
+        FIREHOSE: _info(FIREHOSE_ARN, encrypted=False, key=None),
+    }
+    monkeypatch.setattr(policy, "describe_destinations", lambda settings: described)
+    role = "arn:aws:iam::999999999999:role/writer"  # a role in another account than the streams
+    document, err = _main(tmp_path, capsys, "--describe", "--permissions-only", role_arn=role, external_id=SECRET)
+    assert document == _expected_permissions(KINESIS_ARN, FIREHOSE_ARN)
+    assert "role_arn's" not in err
+
+
+def test_role_arn_without_external_id_warns_of_the_confused_deputy_and_still_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    role = f"arn:aws:iam::{ACCOUNT}:role/writer"
+    documents, err = _main(tmp_path, capsys, role_arn=role)
+    assert "Condition" not in documents["trust_policy"]["Statement"][0]
+    assert documents["permissions_policy"] == _expected_permissions(KINESIS_ARN, FIREHOSE_ARN)
+    (warning,) = [line for line in err.splitlines() if "warning:" in line]
+    assert warning.startswith("target-kinesis-policy: warning: the config sets role_arn but no external_id")
+    assert "sts:ExternalId" in warning and "confused-deputy" in warning
+
+    for args, extra in (((), {"role_arn": role, "external_id": SECRET}), (("--permissions-only",), {})):
+        _, err = _main(tmp_path, capsys, *args, **extra)
+        assert "warning:" not in err  # with an ExternalId, or without a role to assume
+        assert SECRET not in err
+
+
 def test_encrypted_firehose_streams_need_no_kms_grant(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -322,3 +393,41 @@ def test_a_mistyped_setting_is_one_line_not_a_traceback(tmp_path: Path, capsys: 
     err = capsys.readouterr().err
     assert "setting 'max_retries' must be of type integer" in err and "ten" not in err
     assert err.count("\n") == 1
+
+
+# -- dead letters in S3 -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "resource"),
+    [
+        ("s3://dead-letters/target/", "arn:aws:s3:::dead-letters/target/*"),
+        ("s3://dead-letters/target", "arn:aws:s3:::dead-letters/target/*"),
+        ("s3://dead-letters", "arn:aws:s3:::dead-letters/*"),
+    ],
+)
+def test_an_s3_dead_letter_path_grants_put_object_on_its_prefix_only(path: str, resource: str) -> None:
+    permissions = build_policies(_settings(dead_letter_path=path), ACCOUNT)["permissions_policy"]
+    (statement,) = [s for s in permissions["Statement"] if s["Sid"] == "DeadLetterWrite"]
+    assert statement == {
+        "Sid": "DeadLetterWrite",
+        "Effect": "Allow",
+        "Action": ["s3:PutObject"],
+        "Resource": [resource],
+    }
+    assert {a for a in policy_actions(permissions) if a.startswith("s3:")} == {"s3:PutObject"}
+
+
+@pytest.mark.parametrize("path", [None, "/var/lib/target-kinesis/dead.jsonl"])
+def test_no_s3_grant_without_an_s3_dead_letter_path(path: str | None) -> None:
+    extra = {"dead_letter_path": path} if path else {}
+    permissions = build_policies(_settings(**extra), ACCOUNT)["permissions_policy"]
+    assert permissions == _expected_permissions(KINESIS_ARN, FIREHOSE_ARN)
+
+
+def test_the_dead_letter_grant_follows_the_regions_partition() -> None:
+    settings = Settings.from_config(
+        {"region": "cn-north-1", "stream_name": "events", "dead_letter_path": "s3://dlq/x/"}
+    )
+    permissions = build_policies(settings, ACCOUNT)["permissions_policy"]
+    assert permissions["Statement"][-1]["Resource"] == ["arn:aws-cn:s3:::dlq/x/*"]

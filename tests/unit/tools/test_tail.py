@@ -25,7 +25,9 @@ from target_kinesis.tools.tail import (
     Output,
     bucket_from_arn,
     config_service,
+    format_keyed,
     format_record,
+    keyed_events,
     kinesis_explainer,
     maybe_decompress,
     record_events,
@@ -61,6 +63,31 @@ def test_format_record_turns_other_data_into_a_json_string() -> None:
     assert format_record(b'{"a": 1} trailing') == '"{\\"a\\": 1} trailing"'
     assert json.loads(format_record(b"\xff\xfeab")) == "\ufffd\ufffdab"
     assert json.loads(format_record(b"line one\nline two")) == "line one\nline two"
+
+
+def test_format_keyed_wraps_the_plain_line_with_shard_and_partition_key() -> None:
+    data = b'{"b": 1, "a": [1.50, "x"]}\n'
+    line = format_keyed(data, "shardId-000000000001", "u1")
+    assert line == '{"shard":"shardId-000000000001","partition_key":"u1","event":{"b": 1, "a": [1.50, "x"]}}'
+    assert line.endswith(f',"event":{format_record(data)}}}')  # the event exactly as printed without keys
+    assert json.loads(format_keyed(b"plain\n", "s", '\u00e9 "q"')) == {
+        "shard": "s",
+        "partition_key": '\u00e9 "q"',
+        "event": "plain",
+    }
+    assert json.loads(format_keyed(b"{\n}", "s", None)) == {"shard": "s", "partition_key": None, "event": {}}
+    assert "\n" not in format_keyed(b'{\n  "a": 1\n}\n', "s", "k\nk")  # one line, whatever the data or key
+
+
+def test_output_shows_keys_only_when_asked_and_only_with_a_shard() -> None:
+    buffer = StringIO()
+    out = Output(buffer, limit=None, show_keys=True)
+    out.emit(b'{"a":1}', "shard-0", "k")
+    out.emit(b'{"a":2}')  # an S3 line: no shard to show
+    assert buffer.getvalue().splitlines() == ['{"shard":"shard-0","partition_key":"k","event":{"a":1}}', '{"a":2}']
+    buffer = StringIO()
+    Output(buffer, limit=None).emit(b'{"a":1}', "shard-0", "k")
+    assert buffer.getvalue() == '{"a":1}\n'
 
 
 # -- split_object ----------------------------------------------------------------------
@@ -138,6 +165,21 @@ def test_an_aggregate_of_json_lines_records_gives_every_line() -> None:
     assert record_events(blob) == EVENTS
 
 
+def test_keyed_events_give_each_user_record_its_own_partition_key() -> None:
+    blob = kpl.pack(["key-a", "key-b"], [(0, EVENTS[0]), (1, EVENTS[1]), (0, EVENTS[2])])
+    # the aggregate's own key ("agg") only chose the shard: each event keeps its user record's
+    assert keyed_events(blob, "agg") == [("key-a", EVENTS[0]), ("key-b", EVENTS[1]), ("key-a", EVENTS[2])]
+    lines_in_aggregate = kpl.pack(["a", "b"], [(1, EVENTS[0] + b"\n" + EVENTS[1] + b"\n"), (0, EVENTS[2])])
+    assert keyed_events(lines_in_aggregate, "agg") == [("b", EVENTS[0]), ("b", EVENTS[1]), ("a", EVENTS[2])]
+
+
+def test_keyed_events_give_a_plain_or_lines_record_its_own_key() -> None:
+    assert keyed_events(EVENTS[0], "u0") == [("u0", EVENTS[0])]
+    assert keyed_events(b"\n".join(EVENTS) + b"\n", "batch") == [("batch", event) for event in EVENTS]
+    damaged = kpl.pack(["inner"], [(0, EVENTS[0])])[:-1] + b"\x00"
+    assert keyed_events(damaged, "outer") == [("outer", damaged)]
+
+
 # -- config ----------------------------------------------------------------------------
 
 
@@ -181,6 +223,11 @@ class FakeShard:
     records: list[bytes]
     closed: bool = False
     parent: str | None = None
+    #: the records' partition keys (default: key-0, key-1, ...)
+    keys: list[str] | None = None
+
+    def key(self, index: int) -> str:
+        return self.keys[index] if self.keys else f"key-{index}"
 
 
 @dataclass
@@ -221,7 +268,10 @@ class FakeKinesis:
             raise _client_error(code, "GetRecords")
         shard, position = self.shards[shard_id], int(position_text)
         end = min(position + self.page_size, len(shard.records))
-        records = [{"Data": shard.records[i], "SequenceNumber": f"{shard_id}-{i}"} for i in range(position, end)]
+        records = [
+            {"Data": shard.records[i], "PartitionKey": shard.key(i), "SequenceNumber": f"{shard_id}-{i}"}
+            for i in range(position, end)
+        ]
         at_end = end == len(shard.records)
         page: dict[str, Any] = {"Records": records, "MillisBehindLatest": 0 if at_end else 5000}
         if not (at_end and shard.closed):
@@ -244,14 +294,16 @@ class FakeClock:
             raise AssertionError("the tail kept polling for an hour of fake time")
 
 
-def _run_fake(fake: FakeKinesis, limit: int | None = None, **kwargs: Any) -> tuple[list[str], FakeClock]:
+def _run_fake(
+    fake: FakeKinesis, limit: int | None = None, *, show_keys: bool = False, **kwargs: Any
+) -> tuple[list[str], FakeClock]:
     clock = FakeClock()
     caller = Caller(sleep=clock.sleep)
     buffer = StringIO()
     reader = KinesisTail(
         fake, "s", caller, kinesis_explainer("s", "us-east-1"), sleep=clock.sleep, clock=clock, **kwargs
     )
-    reader.run(Output(buffer, limit))
+    reader.run(Output(buffer, limit, show_keys=show_keys))
     return buffer.getvalue().splitlines(), clock
 
 
@@ -333,6 +385,33 @@ def test_the_events_of_an_aggregated_record_are_printed_one_a_line() -> None:
     lines, _ = _run_fake(fake)
     expected = [b'{"id":"before"}', *EVENTS, *_data("line", 2), b'{"id":"after"}']
     assert lines == [e.decode() for e in expected]
+
+
+def test_show_keys_names_the_shard_and_each_events_own_partition_key() -> None:
+    aggregate = kpl.pack(["a", "b"], [(0, EVENTS[0]), (1, EVENTS[1]), (0, EVENTS[2])])
+    lines_record = b"\n".join(_data("line", 2)) + b"\n"
+    fake = FakeKinesis(
+        {
+            "shard-0": FakeShard([b'{"id":"plain"}', aggregate], keys=["u1", "aggregate-key"]),
+            "shard-1": FakeShard([lines_record, b"not json"], keys=["batch", "u2"]),
+        }
+    )
+    lines, _ = _run_fake(fake, show_keys=True)
+    shown: dict[str, list[tuple[str, Any]]] = {}
+    for line in lines:
+        decoded = json.loads(line)
+        assert list(decoded) == ["shard", "partition_key", "event"]
+        shown.setdefault(decoded["shard"], []).append((decoded["partition_key"], decoded["event"]))
+    # per shard in the order stored, each event with its own key: a user record's, not the aggregate's
+    assert shown == {
+        "shard-0": [
+            ("u1", {"id": "plain"}),
+            ("a", json.loads(EVENTS[0])),
+            ("b", json.loads(EVENTS[1])),
+            ("a", json.loads(EVENTS[2])),
+        ],
+        "shard-1": [("batch", {"id": "line0"}), ("batch", {"id": "line1"}), ("u2", "not json")],
+    }
 
 
 def test_limit_counts_events_not_records() -> None:
@@ -441,6 +520,32 @@ def test_main_config_errors_name_the_setting_but_not_the_secret(
     err = capsys.readouterr().err
     assert "external_id" in err
     assert "very-secret-id" not in err
+
+
+@pytest.mark.parametrize(
+    "args", [["--service", "firehose", "--show-keys"], ["--show-keys", "--service", "firehose", "--bucket", "b"]]
+)
+def test_show_keys_with_firehose_is_a_usage_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        tail.main(["--stream", "s", *args])
+    assert exited.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith("target-kinesis-tail: error: --show-keys: Firehose")
+
+
+def test_show_keys_on_a_stream_the_config_sends_to_firehose_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"stream_name": "fh", "service": "firehose", "region": "us-east-1"}))
+    assert tail.main(["--config", str(config), "--show-keys"]) == 2  # found once the config is read: no AWS call
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith("target-kinesis-tail: error: --show-keys: Firehose")
+    assert captured.err.endswith("(see --help)\n")
 
 
 def test_main_bad_arguments_exit_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
