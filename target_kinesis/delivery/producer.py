@@ -800,14 +800,15 @@ class Producer:
         ]
         if not resend:
             return
-        self.stats.add(records_queued=len(resend), resent=len(resend))
+        self.stats.add(resent=len(resend))
         logger.warning(
             "%s: %d event(s) of aggregates a reshard placed on another shard are sent again (the KCL "
             "drops them there; consumers that deaggregate without that check see them twice)",
             self.destination,
             len(resend),
         )
-        with self._cond:
+        with self._cond:  # records_queued is counted under this lock, as add_all does
+            self.stats.records_queued += len(resend)
             self._queue_packed(self._repack(resend))
             self._cond.notify_all()
 
