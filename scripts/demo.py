@@ -19,17 +19,13 @@ import sys
 from pathlib import Path
 
 import boto3
-from local_aws import DemoError, moto_server, prepare_process, scratch_dir
+from local_aws import banner, moto_server, run_main
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PORT = int(os.environ.get("DEMO_PORT", "4567"))
 #: The target's log lines the demo shows: the run summary (README, "Run summary and progress").
 SHOWN_LOG_LINES = ("summary ", "capacity ", "ERROR")
-
-
-def banner(text: str) -> None:
-    print(f"\n== {text}", flush=True)
 
 
 def create_destinations(url: str) -> None:
@@ -100,24 +96,13 @@ def run_demo(workdir: Path) -> int:
 
 
 def main() -> int:
-    prepare_process()
-    try:
-        with scratch_dir("target-kinesis-demo-") as workdir:
-            code = run_demo(workdir)
-    except KeyboardInterrupt:
-        print("\ndemo: interrupted; the endpoint is stopped and its scratch folder removed", file=sys.stderr)
-        return 130
-    except DemoError as exc:
-        print(f"demo: {exc}", file=sys.stderr)
-        if "in use" in str(exc):
-            print("demo: set DEMO_PORT to a free port", file=sys.stderr)
-        return 1
-    except subprocess.CalledProcessError as exc:
-        print(f"demo: {Path(exc.cmd[0]).name} exited {exc.returncode}", file=sys.stderr)
-        return 1
-    if code == 0:
-        banner("done: the endpoint is stopped and its scratch folder removed; nothing left running")
-    return code
+    return run_main(
+        "demo",
+        "target-kinesis-demo-",
+        run_demo,
+        cleaned="the endpoint is stopped and its scratch folder removed",
+        port_hint="set DEMO_PORT to a free port",
+    )
 
 
 if __name__ == "__main__":

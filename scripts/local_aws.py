@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import FrameType
@@ -123,3 +123,38 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def banner(text: str) -> None:
+    print(f"\n== {text}", flush=True)
+
+
+def run_main(
+    name: str,
+    prefix: str,
+    run: Callable[[Path], int],
+    *,
+    cleaned: str,
+    port_hint: str | None = None,
+) -> int:
+    """Both demos' frame: `run` in a fresh scratch folder (`prefix`), then, whichever way it ends,
+    one line saying so as `name` (no traceback) and what was cleaned up; 130 after Ctrl-C, 1 after
+    a failed step. `port_hint`: what to do when the endpoint's port is taken."""
+    prepare_process()
+    try:
+        with scratch_dir(prefix) as workdir:
+            code = run(workdir)
+    except KeyboardInterrupt:
+        print(f"\n{name}: interrupted; {cleaned}", file=sys.stderr)
+        return 130
+    except DemoError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        if port_hint and "in use" in str(exc):
+            print(f"{name}: {port_hint}", file=sys.stderr)
+        return 1
+    except subprocess.CalledProcessError as exc:
+        print(f"{name}: {Path(exc.cmd[0]).name} exited {exc.returncode}", file=sys.stderr)
+        return 1
+    if code == 0:
+        banner(f"done: {cleaned}; nothing left running")
+    return code

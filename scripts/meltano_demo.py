@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 import boto3
-from local_aws import DemoError, free_port, moto_server, prepare_process, scratch_dir
+from local_aws import DemoError, banner, free_port, moto_server, run_main
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -38,10 +38,6 @@ STATE_ID = "dev:tap-jsonl-to-target-kinesis"
 REGION = "us-east-1"
 DUMMY_KEY = "demo"  # moto checks no credentials, botocore still wants some
 TIMEOUT_S = 900
-
-
-def banner(text: str) -> None:
-    print(f"\n== {text}", flush=True)
 
 
 def make_project(workdir: Path) -> Path:
@@ -161,18 +157,12 @@ def run_demo(workdir: Path) -> int:
 
 
 def main() -> int:
-    prepare_process()
-    try:
-        with scratch_dir("target-kinesis-meltano-demo-") as workdir:
-            code = run_demo(workdir)
-    except KeyboardInterrupt:
-        print("\nmeltano demo: interrupted; the endpoint is stopped and the scratch project removed", file=sys.stderr)
-        return 130
-    except DemoError as exc:
-        print(f"meltano demo: {exc}", file=sys.stderr)
-        return 1
-    banner("done: the endpoint is stopped and the scratch project removed; nothing left running")
-    return code
+    return run_main(
+        "meltano demo",
+        "target-kinesis-meltano-demo-",
+        run_demo,
+        cleaned="the endpoint is stopped and the scratch project removed",
+    )
 
 
 if __name__ == "__main__":
