@@ -313,13 +313,16 @@ class KeyedBatcher:
             head = self._queues[key][0]
             if batch and size + head.size > self._max_bytes:
                 break
-            del self._ready[key]
-            self._queues[key].popleft()
-            self._busy.add(key)
-            batch.append(head)
+            batch.append(self._take(key))
             size += head.size
         self._pending -= len(batch)
         return batch
+
+    def _take(self, key: str | None) -> Entry:
+        """The head record of a ready key, into a batch: the key is in flight from now on."""
+        del self._ready[key]
+        self._busy.add(key)
+        return self._queues[key].popleft()
 
     def drain(self) -> list[Entry]:
         held = sorted((entry for queue in self._queues.values() for entry in queue), key=lambda entry: entry.seq)

@@ -246,10 +246,7 @@ class PacedKeyedBatcher(KeyedBatcher):
                 soonest = min(soonest, flow.wait(head.shard, 1, head.size, now))
                 continue  # stays ready: its shard has no budget yet; other keys go
             flow.take(head.shard, 1, head.size)
-            del self._ready[key]
-            self._queues[key].popleft()
-            self._busy.add(key)
-            batch.append(head)
+            batch.append(self._take(key))
             size += head.size
         self._pending -= len(batch)
         self._blocked_until = now + soonest if not batch else now

@@ -271,11 +271,18 @@ class Producer:
 
     def _queue_packed(self, packed: list[Packed]) -> None:
         """Lock held: finished packed records into the batcher, in order."""
+        for entry in self._packed_entries(packed):
+            self._batcher.add(entry)
+
+    def _packed_entries(self, packed: list[Packed]) -> list[Entry]:
+        """Lock held: finished packed records as entries, in order, marked with the shard map
+        they were packed by (packed again should it change)."""
         version = self._map_version()
         wire, size = self.service.wire, self.service.record_size
+        entries = []
         for record in packed:
             self._seq += 1
-            self._batcher.add(
+            entries.append(
                 Entry(
                     wire(record.data, record.key, record.explicit_hash_key),
                     record.lane,
@@ -286,6 +293,7 @@ class Producer:
                     version=version,
                 )
             )
+        return entries
 
     def _members(self, entry: Entry) -> list[Member]:
         """The events an entry carries, (bytes, partition key) each."""
@@ -719,21 +727,7 @@ class Producer:
             return entries
         kept = [e for e in entries if not e.packed or e.version == version]
         stale = [m for e in entries if e.packed and e.version != version for m in self._members(e)]
-        fresh: list[Entry] = []
-        for record in self._repack(stale):
-            self._seq += 1
-            fresh.append(
-                Entry(
-                    self.service.wire(record.data, record.key, record.explicit_hash_key),
-                    record.lane,
-                    self.service.record_size(record.data, record.key),
-                    self._seq,
-                    shard=record.shard,
-                    packed=len(record.members),
-                    version=version,
-                )
-            )
-        return kept + fresh
+        return kept + self._packed_entries(self._repack(stale))
 
     def _map_version(self) -> int:
         shard_map = self._maps.current() if self._maps is not None else None
