@@ -12,6 +12,7 @@ from array import array
 
 import pytest
 
+import target_kinesis.delivery.shards as shards_module
 from target_kinesis.aws.errors import AwsCallFailed, AwsError
 from target_kinesis.delivery.batching import Column, Entry
 from target_kinesis.delivery.flow import (
@@ -56,6 +57,16 @@ def test_a_key_lands_where_kinesis_puts_it() -> None:
         hash_key = int(hashlib.md5(key.encode()).hexdigest(), 16)
         assert shard_map.index_of(key) == hash_key * 4 // 2**128
         assert hash_key_bytes(key) == hash_key.to_bytes(16, "big")
+
+
+def test_a_key_seen_again_lands_where_it_did_and_kept_keys_are_bounded(monkeypatch) -> None:
+    monkeypatch.setattr(shards_module, "PLACED_KEYS", 50)
+    shard_map = even_map(8)
+    keys = [f"u{i}" for i in range(200)]
+    for _ in range(2):  # a second time: from what the map kept (the first 50) or hashed again
+        for key in keys:
+            assert shard_map.index_of(key) == int(hashlib.md5(key.encode()).hexdigest(), 16) * 8 // 2**128
+    assert len(shard_map._placed) == 50
 
 
 def test_uneven_ranges_after_a_split_in_any_order() -> None:
