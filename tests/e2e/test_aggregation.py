@@ -238,3 +238,36 @@ def test_aggregation_that_does_not_fit_the_service_is_refused(moto_server, tmp_p
     run = run_target(config, singer_lines(ORDERS), endpoint=moto_server.url, tmp_path=tmp_path)
     assert run.returncode != 0
     assert expected in run.stderr, run.stderr[-2000:]
+
+
+def test_aggregation_limits_shape_what_lands(moto_server, kinesalite_server, tmp_path):
+    """aggregation_max_records (Firehose lines) and aggregation_max_bytes (KPL), read back."""
+    firehose = boto_client("firehose", moto_server.url)
+    s3 = boto_client("s3", moto_server.url)
+    stream, bucket = unique_name("lines100"), unique_name("bucket")
+    create_firehose_to_s3(firehose, s3, stream, bucket)
+    config = base_config(
+        moto_server.url,
+        stream_name=stream,
+        service="firehose",
+        aggregation="lines",
+        aggregation_max_records=100,
+        max_concurrent_requests=1,
+    )
+    run = run_target(config, _orders(1200), endpoint=moto_server.url, tmp_path=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    events = [json.loads(line) for line in split_lines(read_firehose_s3(s3, bucket))]
+    assert Counter(e["properties"]["id"] for e in events) == Counter(range(1200))
+    assert run.summary(f"firehose:{stream}")["aws_records"] == 12, "100 events a record"
+
+    kinesis = boto_client("kinesis", kinesalite_server.url)
+    k_stream = unique_name("kpl10k")
+    create_kinesis_stream(kinesis, k_stream, shards=2)
+    config = base_config(kinesalite_server.url, stream_name=k_stream, aggregation="kpl", aggregation_max_bytes=10_000)
+    run = run_target(config, _orders(1200), endpoint=kinesalite_server.url, tmp_path=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    stored = read_kinesis(kinesis, k_stream)
+    assert max(len(r.data) for r in stored) <= 10_000
+    assert len(stored) >= 1200 * 450 // 10_000, "packed to the smaller limit, not the default 51,200"
+    users = deaggregate((r.shard_id, r.partition_key, r.data) for r in stored)
+    assert _ids(users) == Counter(range(1200))
