@@ -429,6 +429,21 @@ def _git_archive(sha: str, dest: Path) -> None:
         raise SystemExit(f"git archive {sha} | tar -x -C {dest} failed")
 
 
+def compile_bytecode(tree: Path) -> None:
+    """Write the bytecode of a source tree's Python files now, as an installed package has it.
+
+    Both sides of a comparison must start from bytecode: under PYTHONDONTWRITEBYTECODE (set on
+    some machines, this one included) a tree never gets its .pyc files, and each start of the
+    target then compiles its sources again, ~0.15 s that is not the code's own cost.
+    """
+    subprocess.run(
+        [PY, "-m", "compileall", "-q", "-j", "0", str(tree)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        check=False,
+    )
+
+
 def extract_ref(rev: str) -> RefTree:
     """Extract ``rev``'s tree to bench/out/ref-SHORT/ (kept, and reused for the same sha)."""
     sha = _git("rev-parse", "--verify", "--end-of-options", f"{rev}^{{commit}}")
@@ -446,13 +461,7 @@ def extract_ref(rev: str) -> RefTree:
             tmp.rename(dest)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        # bytecode now, as the working tree already has it: not in the first measured run
-        subprocess.run(
-            [PY, "-m", "compileall", "-q", "-j", "0", str(dest)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            check=False,
-        )
+        compile_bytecode(dest)  # (see compile_bytecode)
         marker.write_text(sha + "\n")
     return RefTree(rev, sha, short, dest, _script_entry(dest), _git("log", "-1", "--format=%s", sha))
 
@@ -2945,6 +2954,7 @@ def main(argv: list[str] | None = None) -> int:
     global TIMEOUT_BASE
     TIMEOUT_BASE = args.timeout_base
     plan = _plan(args, parser)
+    compile_bytecode(ROOT / "target_kinesis")
     if args.profile:
         return profile(args)
 

@@ -22,13 +22,45 @@ from target_kinesis.aws.errors import AwsCallFailed
 HASH_BYTES = 16
 #: Partition keys whose shard a map keeps (about 10 MB at most).
 PLACED_KEYS = 100_000
+#: Every this many keys kept, the map looks at how often a key came back: keeping a key costs
+#: about as much as hashing it once more, so a map whose keys are mostly new (messageId, or
+#: userId on a stream of first-time visitors) stops keeping them (see `_Placements`). A map
+#: with fewer distinct keys than this keeps them all.
+REVIEW_EVERY = 10_000
+#: ...when fewer than this share of lookups found their key kept.
+MIN_REPEAT_SHARE = 0.4
 #: A map that stands for "no map": every record on one pseudo-shard, paced per destination.
 NO_MAP_VERSION = 0
 
 
 def hash_key_bytes(partition_key: str) -> bytes:
     """The 128-bit hash key Kinesis derives from a partition key, as 16 big-endian bytes."""
-    return hashlib.md5(partition_key.encode("utf-8")).digest()  # Kinesis's placement, not security
+    return _md5(partition_key.encode("utf-8")).digest()  # Kinesis's placement, not security
+
+
+_md5 = hashlib.md5
+
+
+class _Placements:
+    """The shard of each partition key a map has seen, kept while keys come back often enough
+    to pay for keeping them (hashing costs ~1 µs a key; keeping one about as much again)."""
+
+    __slots__ = ("keep", "lookups", "shards")
+
+    def __init__(self) -> None:
+        self.shards: dict[str, int] = {}
+        self.lookups = 0
+        self.keep = True
+
+    def add(self, partition_key: str, shard: int) -> None:
+        shards = self.shards
+        shards[partition_key] = shard
+        kept = len(shards)
+        if kept % REVIEW_EVERY == 0 and self.lookups - kept < MIN_REPEAT_SHARE * self.lookups:
+            self.keep = False  # mostly new keys so far: hash each one, keep none
+            shards.clear()
+        elif kept >= PLACED_KEYS:
+            self.keep = False
 
 
 @dataclass(frozen=True)
@@ -43,11 +75,11 @@ class ShardMap:
     version: int = 1
     _starts: list[bytes] = field(init=False, repr=False, compare=False)
     #: Shard of each partition key seen (see `index_of`).
-    _placed: dict[str, int] = field(init=False, repr=False, compare=False)
+    _placed: _Placements = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_starts", list(self.starts))
-        object.__setattr__(self, "_placed", {})
+        object.__setattr__(self, "_placed", _Placements())
 
     @classmethod
     def of(cls, shards: Sequence[tuple[str, int]], version: int = 1) -> ShardMap:
@@ -69,18 +101,19 @@ class ShardMap:
     def index_of(self, partition_key: str) -> int:
         """The shard a record with this partition key lands on.
 
-        Runs for every record: keys such as userId come back again and again, so each key's
-        shard is kept (up to PLACED_KEYS keys; then new keys are hashed each time, as unique
-        keys such as messageId always are): MD5 and bisecting cost about 1 µs a record.
+        Runs for every record in the mapping processes: keys such as userId come back again
+        and again, so each key's shard is kept (up to PLACED_KEYS keys, and only while keys
+        do come back: see `_Placements`); MD5 and bisecting cost about 1 µs a record.
         """
         if len(self._starts) == 1:
             return 0
         placed = self._placed
-        shard = placed.get(partition_key)
+        placed.lookups += 1
+        shard = placed.shards.get(partition_key)
         if shard is None:
-            shard = bisect_right(self._starts, hash_key_bytes(partition_key)) - 1
-            if len(placed) < PLACED_KEYS:
-                placed[partition_key] = shard
+            shard = bisect_right(self._starts, _md5(partition_key.encode("utf-8")).digest()) - 1
+            if placed.keep:
+                placed.add(partition_key, shard)
         return shard
 
 

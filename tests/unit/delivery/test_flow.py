@@ -66,7 +66,25 @@ def test_a_key_seen_again_lands_where_it_did_and_kept_keys_are_bounded(monkeypat
     for _ in range(2):  # a second time: from what the map kept (the first 50) or hashed again
         for key in keys:
             assert shard_map.index_of(key) == int(hashlib.md5(key.encode()).hexdigest(), 16) * 8 // 2**128
-    assert len(shard_map._placed) == 50
+    assert len(shard_map._placed.shards) == 50
+
+
+def test_a_map_whose_keys_rarely_come_back_stops_keeping_them(monkeypatch) -> None:
+    monkeypatch.setattr(shards_module, "REVIEW_EVERY", 100)
+    unique, repeated = even_map(8), even_map(8)
+    for i in range(1_000):
+        key = f"m{i}"
+        assert unique.index_of(key) == int(hashlib.md5(key.encode()).hexdigest(), 16) * 8 // 2**128
+        repeated.index_of(f"u{i % 60}")  # 60 users, each seen again and again...
+    for i in range(100):
+        repeated.index_of(f"new{i}")  # ...then new ones: reviewed at 100 kept, most lookups found theirs
+    assert not unique._placed.keep and not unique._placed.shards  # kept nothing after 100 new keys
+    assert repeated._placed.keep and len(repeated._placed.shards) == 160
+    assert all(repeated.index_of(f"u{i}") == even_index(f"u{i}", 8) for i in range(60))
+
+
+def even_index(key: str, shards: int) -> int:
+    return int(hashlib.md5(key.encode()).hexdigest(), 16) * shards // 2**128
 
 
 def test_uneven_ranges_after_a_split_in_any_order() -> None:
@@ -246,6 +264,20 @@ def test_destination_budgets_per_shard_and_for_the_stream() -> None:
     assert flow.shards[0].records.rate == pytest.approx(500), "an open shard keeps its budget"
     assert flow.shards[1].records.rate == 1000
     assert flow.capacity() == (300, 1_500_000), "shard 1's bytes were cut with its records"
+
+
+def test_a_cut_shard_grows_back_through_the_destination_while_calls_are_accepted() -> None:
+    clock = Clock()
+    flow = shard_flow(clock, shards=3)
+    flow.refused("ProvisionedThroughputExceededException", 5, {2: (10, 5)}, None)
+    flow.refused("ProvisionedThroughputExceededException", 5, {0: (10, 5)}, None)
+    assert flow.shards[2].records.rate == pytest.approx(500)
+    flow.reshard(["s0", "s2", "s3"])  # s2 is now index 1, still cut; s0 still cut
+    for _ in range(40):  # (recovering at INCREASE_PER_SECOND of the ceiling a second)
+        clock.now += 1
+        flow.accepted(100, 1_000)
+    assert [budget.records.rate for budget in flow.shards] == [1000, 1000, 1000]
+    assert flow.shards[1].at_ceiling and not flow._recovering
 
 
 # -- paced batches -----------------------------------------------------------------------------------
