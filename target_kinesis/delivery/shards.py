@@ -94,6 +94,11 @@ class ShardMap:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def kept_keys(self) -> int:
+        """How many partition keys' shards the map holds (see `index_of`)."""
+        return len(self._placed.shards)
+
     def index_of_hash(self, hash_key: bytes) -> int:
         """The shard (its index in `ids`) whose range holds a 16-byte hash key."""
         return bisect_right(self._starts, hash_key) - 1

@@ -66,7 +66,7 @@ def test_a_key_seen_again_lands_where_it_did_and_kept_keys_are_bounded(monkeypat
     for _ in range(2):  # a second time: from what the map kept (the first 50) or hashed again
         for key in keys:
             assert shard_map.index_of(key) == int(hashlib.md5(key.encode()).hexdigest(), 16) * 8 // 2**128
-    assert len(shard_map._placed.shards) == 50
+    assert shard_map.kept_keys == 50
 
 
 def test_a_map_whose_keys_rarely_come_back_stops_keeping_them(monkeypatch) -> None:
@@ -78,8 +78,10 @@ def test_a_map_whose_keys_rarely_come_back_stops_keeping_them(monkeypatch) -> No
         repeated.index_of(f"u{i % 60}")  # 60 users, each seen again and again...
     for i in range(100):
         repeated.index_of(f"new{i}")  # ...then new ones: reviewed at 100 kept, most lookups found theirs
-    assert not unique._placed.keep and not unique._placed.shards  # kept nothing after 100 new keys
-    assert repeated._placed.keep and len(repeated._placed.shards) == 160
+    assert unique.kept_keys == 0, "a map of new keys only keeps none once it has looked"
+    unique.index_of("m1")
+    assert unique.kept_keys == 0, "...and keeps none afterwards"
+    assert repeated.kept_keys == 160
     assert all(repeated.index_of(f"u{i}") == even_index(f"u{i}", 8) for i in range(60))
 
 
@@ -277,7 +279,7 @@ def test_a_cut_shard_grows_back_through_the_destination_while_calls_are_accepted
         clock.now += 1
         flow.accepted(100, 1_000)
     assert [budget.records.rate for budget in flow.shards] == [1000, 1000, 1000]
-    assert flow.shards[1].at_ceiling and not flow._recovering
+    assert all(budget.at_ceiling for budget in flow.shards)
 
 
 # -- paced batches -----------------------------------------------------------------------------------
