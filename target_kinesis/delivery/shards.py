@@ -31,14 +31,13 @@ REVIEW_EVERY = 10_000
 MIN_REPEAT_SHARE = 0.4
 #: A map that stands for "no map": every record on one pseudo-shard, paced per destination.
 NO_MAP_VERSION = 0
+#: (Bound once: `index_of` runs for every record.)
+_md5 = hashlib.md5
 
 
 def hash_key_bytes(partition_key: str) -> bytes:
     """The 128-bit hash key Kinesis derives from a partition key, as 16 big-endian bytes."""
     return _md5(partition_key.encode("utf-8")).digest()  # Kinesis's placement, not security
-
-
-_md5 = hashlib.md5
 
 
 class _Placements:
