@@ -106,17 +106,26 @@ class TokenBucket:
         self._updated = now
 
     def has(self, amount: float, now: float, *, divisible: bool = False) -> bool:
-        """Whether `amount` may be taken now. An amount above the burst that cannot be divided
-        (one huge record) may be taken when the bucket is full, and leaves it in debt: the rate
-        still holds over time. A `divisible` one (a run of records) never fits: split it."""
-        if self._rate is None:
+        """Whether `amount` may be taken now (refilled to `now` first: `take` right after it
+        takes from what is there now). An amount above the burst that cannot be divided (one
+        huge record) may be taken when the bucket is full, and leaves it in debt: the rate
+        still holds over time. A `divisible` one (a run of records) never fits: split it.
+
+        Runs for every record not sent in a run: `_refill` is written out here."""
+        rate = self._rate
+        if rate is None:
             return True
-        self._refill(now)
-        if divisible:
-            return self._tokens + _EPSILON >= amount
-        return self._tokens + _EPSILON >= min(amount, self._capacity)
+        tokens = self._tokens
+        if now > self._updated:
+            tokens = self._tokens = min(self._capacity, tokens + (now - self._updated) * rate)
+        self._updated = now
+        if divisible or amount <= self._capacity:
+            return tokens + _EPSILON >= amount
+        return tokens + _EPSILON >= self._capacity
 
     def take(self, amount: float) -> None:
+        """Take `amount` (after `has` said yes at the same `now`: taking without refilling
+        first would credit a full bucket's idle time twice)."""
         if self._rate is not None:
             self._tokens -= amount
 
@@ -173,7 +182,7 @@ class Budget:
 
     @property
     def limited(self) -> bool:
-        return self.records.rate is not None or self.size.rate is not None
+        return self.records._rate is not None or self.size._rate is not None
 
     @property
     def at_ceiling(self) -> bool:
@@ -186,6 +195,40 @@ class Budget:
     def take(self, records: int, size: int) -> None:
         self.records.take(records)
         self.size.take(size)
+
+    def try_take(self, records: int, size: int, now: float) -> bool:
+        """`fits` then `take`: the same arithmetic as `TokenBucket.has` and `take`, written out
+        for both buckets (this runs for every record that is not sent in a run, and the calls
+        cost more than the sums; tests/unit/delivery/test_flow.py holds it to `fits`/`take`)."""
+        bucket = self.records
+        rate = bucket._rate
+        if rate is not None:
+            tokens = bucket._tokens
+            if now > bucket._updated:
+                tokens = tokens + (now - bucket._updated) * rate
+                if tokens > bucket._capacity:
+                    tokens = bucket._capacity
+                bucket._tokens = tokens
+            bucket._updated = now
+            if tokens + _EPSILON < (records if records <= bucket._capacity else bucket._capacity):
+                return False
+        other = self.size
+        other_rate = other._rate
+        if other_rate is not None:
+            tokens = other._tokens
+            if now > other._updated:
+                tokens = tokens + (now - other._updated) * other_rate
+                if tokens > other._capacity:
+                    tokens = other._capacity
+                other._tokens = tokens
+            other._updated = now
+            if tokens + _EPSILON < (size if size <= other._capacity else other._capacity):
+                return False
+        if rate is not None:
+            bucket._tokens -= records
+        if other_rate is not None:
+            other._tokens -= size
+        return True
 
     def wait(self, records: int, size: int, now: float) -> float:
         return max(self.records.wait(records, now), self.size.wait(size, now))
@@ -335,15 +378,19 @@ class DestinationFlow:
             )
         return self.stream.records.rate, self.stream.size.rate
 
-    def fits(self, shard: int, records: int, size: int, now: float) -> bool:
-        if not self.stream.fits(records, size, now):
+    def try_take(self, shard: int, records: int, size: int, now: float) -> bool:
+        """Take budget for records bound for `shard` if both its budget and the stream's have
+        it now (else take nothing). Runs for every record not sent in a run (no mapping
+        processes; records of a run that did not fit; records held for capacity)."""
+        stream = self.stream
+        if not stream.limited:
+            return not self.shards or self.shards[shard].try_take(records, size, now)
+        if not stream.fits(records, size, now):
             return False
-        return not self.shards or self.shards[shard].fits(records, size, now)
-
-    def take(self, shard: int, records: int, size: int) -> None:
-        self.stream.take(records, size)
-        if self.shards:
-            self.shards[shard].take(records, size)
+        if self.shards and not self.shards[shard].try_take(records, size, now):
+            return False
+        stream.take(records, size)
+        return True
 
     def fits_all(self, per_shard: Iterable[tuple[int, int, int]], records: int, size: int, now: float) -> bool:
         """Whether a run may go whole: (shard, records, bytes) for each shard it touches. A run
@@ -351,17 +398,7 @@ class DestinationFlow:
         if not self.stream.fits(records, size, now, divisible=True):
             return False
         shards = self.shards
-        if not shards:
-            return True
-        for s, n, b in per_shard:
-            budget = shards[s]
-            # Tokens already held suffice (refilling only adds): the usual answer where the
-            # stream has room, read without the calls of `fits` (a run touches up to every shard).
-            if budget.records._tokens >= n and budget.size._tokens >= b:
-                continue
-            if not budget.fits(n, b, now, divisible=True):
-                return False
-        return True
+        return not shards or all(shards[s].fits(n, b, now, divisible=True) for s, n, b in per_shard)
 
     def records_rate(self, shard: int) -> float | None:
         """Records a second `shard` may take now (its budget and the stream's); None: no limit."""
@@ -379,12 +416,9 @@ class DestinationFlow:
     def take_all(self, per_shard: Iterable[tuple[int, int, int]], records: int, size: int) -> None:
         self.stream.take(records, size)
         shards = self.shards
-        if not shards:
-            return
-        for s, n, b in per_shard:  # (shard budgets always have rates: `take` written out)
-            budget = shards[s]
-            budget.records._tokens -= n
-            budget.size._tokens -= b
+        if shards:
+            for s, n, b in per_shard:
+                shards[s].take(n, b)
 
     def wait(self, shard: int, records: int, size: int, now: float) -> float:
         wait = self.stream.wait(records, size, now)

@@ -83,19 +83,24 @@ class PacedBatcher:
             self._cleared.add(entry)
             return
         now = self._clock()
-        if entry.count > 1 and not self._waiting_records:
+        if entry.count == 1:  # (no mapping processes: every record, so the usual case first)
+            if not self._waiting_records and flow.try_take(entry.shard, 1, entry.size, now):
+                self._cleared.add(entry)
+            else:
+                self._admit(entry, now)
+            return
+        if not self._waiting_records:
             shares = per_shard(entry)
             if flow.fits_all(shares, entry.count, entry.size, now):
                 flow.take_all(shares, entry.count, entry.size)
                 self._cleared.add(entry)
                 return
-        for single in entry.split() if entry.count > 1 else (entry,):
+        for single in entry.split():
             self._admit(single, now)
 
     def _admit(self, entry: Entry, now: float) -> None:
         queue = self._waiting.get(entry.shard)
-        if not queue and self._flow.fits(entry.shard, 1, entry.size, now):
-            self._flow.take(entry.shard, 1, entry.size)
+        if not queue and self._flow.try_take(entry.shard, 1, entry.size, now):
             self._cleared.add(entry)
             return
         if queue is None:
@@ -156,10 +161,9 @@ class PacedBatcher:
                         break
                     size += queue[count].size
                     count += 1
-                if not flow.fits(shard, count, size, now):
+                if not flow.try_take(shard, count, size, now):
                     soonest = min(soonest, flow.wait(shard, count, size, now))
                     break
-                flow.take(shard, count, size)
                 for _ in range(count):
                     self._cleared.add(queue.popleft())
                 self._waiting_records -= count
@@ -242,10 +246,9 @@ class PacedKeyedBatcher(KeyedBatcher):
             head = self._queues[key][0]
             if batch and size + head.size > self._max_bytes:
                 break
-            if not flow.fits(head.shard, 1, head.size, now):
+            if not flow.try_take(head.shard, 1, head.size, now):
                 soonest = min(soonest, flow.wait(head.shard, 1, head.size, now))
                 continue  # stays ready: its shard has no budget yet; other keys go
-            flow.take(head.shard, 1, head.size)
             batch.append(self._take(key))
             size += head.size
         self._pending -= len(batch)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import random
 from array import array
 
 import pytest
@@ -256,8 +257,9 @@ def test_destination_budgets_per_shard_and_for_the_stream() -> None:
     assert flow.burst(0) == (60, 200_000), "the stream cap binds first"
     assert flow.fits_all([(0, 60, 100)], 60, 100, clock.now)
     assert not flow.fits_all([(0, 30, 50), (1, 31, 50)], 61, 100, clock.now), "a run above the burst is split"
-    flow.take(0, 60, 100)
-    assert not flow.fits(1, 1, 1, clock.now), "the stream's budget is spent, whichever shard"
+    assert flow.try_take(0, 60, 100, clock.now)
+    assert not flow.try_take(1, 1, 1, clock.now), "the stream's budget is spent, whichever shard"
+    assert flow.shards[1].records.has(200, clock.now), "...and the shard's is left whole"
     flow.refused("ProvisionedThroughputExceededException", 5, {1: (10, 5)}, None)
     assert flow.shards[1].records.rate == pytest.approx(1000 * 0.5), "cut by the share it accepted"
     assert flow.shards[0].records.rate == 1000, "only the shard that refused slows down"
@@ -266,6 +268,40 @@ def test_destination_budgets_per_shard_and_for_the_stream() -> None:
     assert flow.shards[0].records.rate == pytest.approx(500), "an open shard keeps its budget"
     assert flow.shards[1].records.rate == 1000
     assert flow.capacity() == (300, 1_500_000), "shard 1's bytes were cut with its records"
+
+
+def test_try_take_is_fits_then_take() -> None:
+    """Budget.try_take writes TokenBucket.has/take out for speed: it must answer and leave the
+    buckets as fits-then-take does, through refills, debts, cuts and unlimited buckets."""
+    randomness = random.Random(7)
+    for ceilings in ((1000.0, 1_000_000.0), (1000.0, None), (None, 5_000.0)):
+        clock = Clock()
+        written_out, reference = Budget(*ceilings, clock), Budget(*ceilings, clock)
+        for step in range(3_000):
+            clock.now += randomness.choice((0.0, 0.0001, 0.001, 0.05, 0.3))
+            records, size = randomness.choice((1, 1, 5, 300)), randomness.choice((10, 500, 60_000, 2_000_000))
+            if step % 500 == 499:
+                written_out.refused(clock.now, 0.5)
+                reference.refused(clock.now, 0.5)
+            expected = reference.fits(records, size, clock.now)
+            if expected:
+                reference.take(records, size)
+            assert written_out.try_take(records, size, clock.now) == expected
+            for mine, theirs in ((written_out.records, reference.records), (written_out.size, reference.size)):
+                assert mine.rate == theirs.rate
+                # (how long until the bucket is full again: what it holds, read through its API)
+                assert mine.wait(mine.capacity, clock.now) == pytest.approx(theirs.wait(theirs.capacity, clock.now))
+
+
+def test_a_budget_idle_for_long_gives_its_burst_once() -> None:
+    clock = Clock()
+    flow = shard_flow(clock, shards=1)  # 1,000 records a second: a burst of 200
+    clock.now += 5  # idle, full
+    assert flow.fits_all([(0, 200, 2_000)], 200, 2_000, clock.now)
+    flow.take_all([(0, 200, 2_000)], 200, 2_000)
+    clock.now += 0.002  # 2 records' worth since
+    assert flow.try_take(0, 2, 20, clock.now)
+    assert not flow.try_take(0, 1, 10, clock.now), "the idle seconds were credited once, not again"
 
 
 def test_a_cut_shard_grows_back_through_the_destination_while_calls_are_accepted() -> None:
