@@ -197,38 +197,15 @@ class Budget:
         self.size.take(size)
 
     def try_take(self, records: int, size: int, now: float) -> bool:
-        """`fits` then `take`: the same arithmetic as `TokenBucket.has` and `take`, written out
-        for both buckets (this runs for every record that is not sent in a run, and the calls
-        cost more than the sums; tests/unit/delivery/test_flow.py holds it to `fits`/`take`)."""
-        bucket = self.records
-        rate = bucket._rate
-        if rate is not None:
-            tokens = bucket._tokens
-            if now > bucket._updated:
-                tokens = tokens + (now - bucket._updated) * rate
-                if tokens > bucket._capacity:
-                    tokens = bucket._capacity
-                bucket._tokens = tokens
-            bucket._updated = now
-            if tokens + _EPSILON < (records if records <= bucket._capacity else bucket._capacity):
-                return False
-        other = self.size
-        other_rate = other._rate
-        if other_rate is not None:
-            tokens = other._tokens
-            if now > other._updated:
-                tokens = tokens + (now - other._updated) * other_rate
-                if tokens > other._capacity:
-                    tokens = other._capacity
-                other._tokens = tokens
-            other._updated = now
-            if tokens + _EPSILON < (size if size <= other._capacity else other._capacity):
-                return False
-        if rate is not None:
-            bucket._tokens -= records
-        if other_rate is not None:
-            other._tokens -= size
-        return True
+        """`fits` then `take`, in fewer calls: this runs for every record not sent in a run."""
+        records_bucket, size_bucket = self.records, self.size
+        if records_bucket.has(records, now) and size_bucket.has(size, now):
+            if records_bucket._rate is not None:
+                records_bucket._tokens -= records
+            if size_bucket._rate is not None:
+                size_bucket._tokens -= size
+            return True
+        return False
 
     def wait(self, records: int, size: int, now: float) -> float:
         return max(self.records.wait(records, now), self.size.wait(size, now))

@@ -271,8 +271,8 @@ def test_destination_budgets_per_shard_and_for_the_stream() -> None:
 
 
 def test_try_take_is_fits_then_take() -> None:
-    """Budget.try_take writes TokenBucket.has/take out for speed: it must answer and leave the
-    buckets as fits-then-take does, through refills, debts, cuts and unlimited buckets."""
+    """Budget.try_take (one call for the hot path) answers and leaves the buckets as
+    fits-then-take does, through refills, debts, cuts and unlimited buckets."""
     randomness = random.Random(7)
     for ceilings in ((1000.0, 1_000_000.0), (1000.0, None), (None, 5_000.0)):
         clock = Clock()
