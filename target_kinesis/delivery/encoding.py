@@ -18,7 +18,7 @@ from target_kinesis.config.settings import Settings
 from target_kinesis.delivery.partition_keys import PartitionKeys, clamp_key
 from target_kinesis.delivery.privacy import Privacy
 from target_kinesis.delivery.routing import Router
-from target_kinesis.delivery.shards import NO_MAP_VERSION, ShardMap
+from target_kinesis.delivery.shards import ShardMap
 from target_kinesis.delivery.stats import RunStats
 from target_kinesis.events.event import Event
 from target_kinesis.events.serialize import dumps
@@ -104,11 +104,6 @@ class Encoder:
                     shard = shard_map.index_of(key)
             size = service.record_size(payload, record_key)
             out.append((index, record_key, size, payload if packed else service.wire(payload, record_key), shard))
-
-    def map_version(self, index: int) -> int:
-        """The version of the shard map records of a destination are predicted with."""
-        shard_map = self.shard_maps.get(index)
-        return shard_map.version if shard_map is not None else NO_MAP_VERSION
 
 
 def encoder_for(settings: Settings, shard_maps: dict[int, ShardMap] | None = None) -> Encoder:

@@ -13,9 +13,11 @@ numbers do, and bisecting a list of bytes runs in C.
 from __future__ import annotations
 
 import hashlib
+import importlib
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from target_kinesis.aws.errors import AwsCallFailed
 
@@ -31,8 +33,19 @@ REVIEW_EVERY = 10_000
 MIN_REPEAT_SHARE = 0.4
 #: A map that stands for "no map": every record on one pseudo-shard, paced per destination.
 NO_MAP_VERSION = 0
+
+
+def _md5_of_this_python() -> Callable[[bytes], Any]:
+    """CPython's own MD5 where it has one: no OpenSSL provider lookup per hash object (amid the
+    target's other work hashlib.md5 cost ~5 µs a key, this ~3); else (a FIPS build) OpenSSL's."""
+    try:
+        return importlib.import_module("_md5").md5
+    except ImportError:  # pragma: no cover - depends on how Python was built
+        return hashlib.md5
+
+
 #: (Bound once: `index_of` runs for every record.)
-_md5 = hashlib.md5
+_md5 = _md5_of_this_python()
 
 
 def hash_key_bytes(partition_key: str) -> bytes:
@@ -101,6 +114,19 @@ class ShardMap:
     def index_of_hash(self, hash_key: bytes) -> int:
         """The shard (its index in `ids`) whose range holds a 16-byte hash key."""
         return bisect_right(self._starts, hash_key) - 1
+
+    def indexes_of(self, partition_keys: Sequence[str | None]) -> list[int]:
+        """`index_of` for many keys (a column of a mapping process's answer). Hashed in one
+        tight loop, MD5 stays in the CPU's caches: ~1 µs a key, against ~3 µs for each key
+        hashed amid the rest of its record's encoding."""
+        if len(self._starts) == 1:
+            return [0] * len(partition_keys)
+        placed = self._placed
+        if placed.keep:
+            return [self.index_of(key or "") for key in partition_keys]
+        placed.lookups += len(partition_keys)
+        starts, md5 = self._starts, _md5
+        return [bisect_right(starts, md5((key or "").encode("utf-8")).digest()) - 1 for key in partition_keys]
 
     def index_of(self, partition_key: str) -> int:
         """The shard a record with this partition key lands on.

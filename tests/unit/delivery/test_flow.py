@@ -90,6 +90,19 @@ def even_index(key: str, shards: int) -> int:
     return int(hashlib.md5(key.encode()).hexdigest(), 16) * shards // 2**128
 
 
+def test_a_column_of_keys_lands_where_each_key_does(monkeypatch) -> None:
+    monkeypatch.setattr(shards_module, "REVIEW_EVERY", 100)
+    keys = [f"m{i}" for i in range(300)] + ["u1", "u2", "u1"]
+    keeping, hashing = even_map(8), even_map(8)
+    for _ in range(2):  # `hashing` stops keeping keys at its first review; `keeping` never sees one
+        hashing.indexes_of([f"x{i}" for i in range(100)])
+    assert hashing.kept_keys == 0 and keeping.kept_keys == 0
+    expected = [even_index(key, 8) for key in keys]
+    assert keeping.indexes_of(keys[:50]) == expected[:50]  # (kept: fewer than a review's worth)
+    assert hashing.indexes_of(keys) == expected
+    assert even_map(1).indexes_of(keys) == [0] * len(keys)
+
+
 def test_uneven_ranges_after_a_split_in_any_order() -> None:
     half, quarter = 2**127, 2**126
     shard_map = ShardMap.of([("b", half), ("a", 0), ("c", half + quarter)])
