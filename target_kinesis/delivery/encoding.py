@@ -26,7 +26,8 @@ from target_kinesis.events.serialize import dumps
 #: One record for one destination, ready for `Producer.add_all`: (index into
 #: `Encoder.destinations`, partition key, size as the service counts it, wire form (for a
 #: destination that packs events, `aggregation`: the bytes themselves), the Kinesis shard it
-#: lands on: its index in the destination's shard map, else 0).
+#: lands on: its index in the destination's shard map, else 0; an encoder given no maps, as in
+#: the mapping processes, leaves 0 and their columns predict it, see parallel/worker.py).
 #: A plain tuple: records cross a process boundary by the thousand, and tuples pickle
 #: several times faster than any class.
 Encoded = tuple[int, "str | None", int, bytes, int]
