@@ -11,6 +11,8 @@ has ``--null-shards`` shards, 256 by default, which the target reads with ListSh
 * ``baseline-firehose`` (optional, via --contenders) the baseline producer -> Firehose
 * ``tk-kinesis-kpl``    (optional, via --contenders) target-kinesis -> Kinesis with
                         ``aggregation: kpl`` (events packed into KPL aggregated records)
+* ``tk-kinesis-serial`` (optional, via --contenders) target-kinesis -> Kinesis with
+                        ``mapping_processes: 0`` (one process, as on a single CPU)
 
 and reports wall time, records/s, CPU seconds and peak memory of each child (RSS from
 ``wait4``, or the PSS of its whole process tree when larger), the records the endpoint received, the throughput ratios, the linearity of
@@ -479,7 +481,7 @@ def base_key(key: str) -> str:
     return key.split("@", 1)[0]
 
 
-REF_BASES = ("tk-kinesis", "tk-firehose")  # the contenders that --ref runs at REV too
+REF_BASES = ("tk-kinesis", "tk-firehose", "tk-kinesis-serial")  # the contenders that --ref runs at REV too
 
 
 def with_refs(keys: list[str], ref: RefTree | None) -> list[str]:
@@ -496,6 +498,8 @@ def build_contenders(endpoint: Endpoint, target_cmd: str | None, ref: RefTree | 
     cfg_k = str(_config(endpoint, "kinesis"))
     cfg_f = str(_config(endpoint, "firehose"))
     cfg_kpl = str(_config(endpoint, "kinesis", "kpl"))
+    serial = {"mapping_processes": 0}
+    cfg_serial = str(write_config(OUT / "config-kinesis-serial.json", endpoint.url, "kinesis", extra=serial))
     tk, missing = target_command(target_cmd)
     baseline = [PY, str(BENCH / "baseline_producer.py")]
     contenders = {
@@ -522,6 +526,14 @@ def build_contenders(endpoint: Endpoint, target_cmd: str | None, ref: RefTree | 
             config={"aggregation": "kpl"},
             received_key="kinesis_events",
         ),
+        "tk-kinesis-serial": Contender(
+            "tk-kinesis-serial",
+            "target-kinesis -> Kinesis, no mapping processes",
+            [*tk, "--config", cfg_serial] if tk else None,
+            "kinesis",
+            missing,
+            config=serial,
+        ),
         "baseline": Contender("baseline", "baseline producer -> Kinesis", [*baseline, "--config", cfg_k], "kinesis"),
         "baseline-firehose": Contender(
             "baseline-firehose",
@@ -538,7 +550,7 @@ def build_contenders(endpoint: Endpoint, target_cmd: str | None, ref: RefTree | 
     }
     if ref is not None:
         boot = [PY, "-c", BOOT, str(ref.path)]
-        for key, cfg in zip(REF_BASES, (cfg_k, cfg_f), strict=True):
+        for key, cfg in zip(REF_BASES, (cfg_k, cfg_f, cfg_serial), strict=True):
             current = contenders[key]
             contenders[ref_key(key, ref)] = Contender(
                 ref_key(key, ref), f"{current.label} @{ref.short}", [*boot, "--config", cfg], current.counted_api
@@ -2638,8 +2650,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--contenders",
         default="tk-kinesis,tk-firehose,baseline,null-target",
-        help="comma list of: tk-kinesis, tk-kinesis-kpl (aggregation kpl), tk-firehose, baseline,\n"
-        "baseline-firehose, null-target",
+        help="comma list of: tk-kinesis, tk-kinesis-kpl (aggregation kpl), tk-kinesis-serial (no mapping\n"
+        "processes), tk-firehose, baseline, baseline-firehose, null-target",
     )
     parser.add_argument(
         "--linearity-contenders", default="tk-kinesis", help="contenders run at every --sizes (default tk-kinesis)"
@@ -2649,7 +2661,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--ref",
         metavar="REV",
-        help="also run tk-kinesis / tk-firehose as they are at git revision REV\n"
+        help="also run tk-kinesis / tk-firehose / tk-kinesis-serial as they are at git revision REV\n"
         "(tree extracted to bench/out/ref-SHA/), alternating with the others; report side by side",
     )
     parser.add_argument(
@@ -2723,7 +2735,15 @@ class Plan:
 
 
 def _plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Plan:
-    known = {"tk-kinesis", "tk-kinesis-kpl", "tk-firehose", "baseline", "baseline-firehose", "null-target"}
+    known = {
+        "tk-kinesis",
+        "tk-kinesis-kpl",
+        "tk-kinesis-serial",
+        "tk-firehose",
+        "baseline",
+        "baseline-firehose",
+        "null-target",
+    }
     contender_keys = [c.strip() for c in args.contenders.split(",") if c.strip()]
     lin_keys = [c.strip() for c in args.linearity_contenders.split(",") if c.strip()]
     for key in [*contender_keys, *lin_keys, args.profile_contender]:
