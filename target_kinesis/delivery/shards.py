@@ -131,9 +131,10 @@ class ShardMap:
     def index_of(self, partition_key: str) -> int:
         """The shard a record with this partition key lands on.
 
-        Runs for every record in the mapping processes: keys such as userId come back again
-        and again, so each key's shard is kept (up to PLACED_KEYS keys, and only while keys
-        do come back: see `_Placements`); MD5 and bisecting cost about 1 µs a record.
+        Runs for every record the main process encodes itself (no mapping processes; records
+        predicted again after a reshard): keys such as userId come back again and again, so
+        each key's shard is kept (up to PLACED_KEYS keys, and only while keys do come back:
+        see `_Placements`). Mapping processes predict a column at a time (`indexes_of`).
         """
         if len(self._starts) == 1:
             return 0
