@@ -9,16 +9,19 @@ hands the main process finished records and nothing left to compute.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from array import array
+from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 
 from target_kinesis.aws.batch_api import Service
 from target_kinesis.aws.services import SERVICES
 from target_kinesis.config.destinations import Destination
 from target_kinesis.config.settings import Settings
+from target_kinesis.delivery.batching import Column
 from target_kinesis.delivery.partition_keys import PartitionKeys, clamp_key
 from target_kinesis.delivery.privacy import Privacy
 from target_kinesis.delivery.routing import Router
-from target_kinesis.delivery.shards import ShardMap
+from target_kinesis.delivery.shards import NO_MAP_VERSION, ShardMap
 from target_kinesis.delivery.stats import RunStats
 from target_kinesis.events.event import Event
 from target_kinesis.events.serialize import dumps
@@ -26,8 +29,8 @@ from target_kinesis.events.serialize import dumps
 #: One record for one destination, ready for `Producer.add_all`: (index into
 #: `Encoder.destinations`, partition key, size as the service counts it, wire form (for a
 #: destination that packs events, `aggregation`: the bytes themselves), the Kinesis shard it
-#: lands on: its index in the destination's shard map, else 0; an encoder given no maps, as in
-#: the mapping processes, leaves 0 and their columns predict it, see parallel/worker.py).
+#: lands on: its index in the destination's shard map, else 0: `encode` leaves 0, and
+#: `columns_of` predicts the shards of a whole column at once).
 #: A plain tuple: records cross a process boundary by the thousand, and tuples pickle
 #: several times faster than any class.
 Encoded = tuple[int, "str | None", int, bytes, int]
@@ -42,13 +45,9 @@ class Encoder:
         privacy: Privacy,
         partition_keys: PartitionKeys,
         newline: Callable[[str], bool],
-        shard_maps: dict[int, ShardMap] | None = None,
         packed: Callable[[Destination], bool] = lambda destination: False,
     ) -> None:
         self.router = router
-        #: The current shard map of each Kinesis destination (by index) whose map was read;
-        #: shared with the producers, which read a map again when AWS places records elsewhere.
-        self.shard_maps: dict[int, ShardMap] = shard_maps if shard_maps is not None else {}
         self.destinations = tuple(destinations)
         self.privacy = privacy
         self.partition_keys = partition_keys
@@ -88,11 +87,9 @@ class Encoder:
         self.privacy.apply(event)
         data = dumps(event.body)
         key: str | None = None
-        shard_maps = self.shard_maps
         for index, service, newline, keyed, packed in plan:
             payload = data + b"\n" if newline else data
             record_key = None
-            shard = 0
             if keyed:
                 if key is None:
                     key = self.partition_keys.found_key(event)
@@ -100,19 +97,45 @@ class Encoder:
                         stats.key_fallbacks += 1
                         key = clamp_key(event.message_id)
                 record_key = key
-                shard_map = shard_maps.get(index)
-                if shard_map is not None:
-                    shard = shard_map.index_of(key)
             size = service.record_size(payload, record_key)
-            out.append((index, record_key, size, payload if packed else service.wire(payload, record_key), shard))
+            out.append((index, record_key, size, payload if packed else service.wire(payload, record_key), 0))
 
 
-def encoder_for(settings: Settings, shard_maps: dict[int, ShardMap] | None = None) -> Encoder:
+def columns_of(
+    records: list[Encoded], shard_maps: Mapping[int, ShardMap]
+) -> tuple[dict[int, Column], bytes | array | None]:
+    """Encoded records as columns, one per destination (see `batching.Column`), and each
+    record's destination index when there are several (else None).
+
+    Each record's shard is predicted here, a column at a time (`ShardMap.indexes_of`): hashing
+    each key as its record is encoded costs several times more (see delivery/shards.py).
+    """
+    if not records:
+        return {}, None
+    indexes = list(map(itemgetter(0), records))
+    if indexes.count(indexes[0]) == len(indexes):
+        return {indexes[0]: _column(records, shard_maps.get(indexes[0]))}, None
+    destinations = bytes(indexes) if max(indexes) < 256 else array("I", indexes)
+    columns = {i: _column([r for r in records if r[0] == i], shard_maps.get(i)) for i in sorted(set(indexes))}
+    return columns, destinations
+
+
+def _column(records: list[Encoded], shard_map: ShardMap | None) -> Column:
+    keys = list(map(itemgetter(1), records))
+    return Column.of(
+        list(map(itemgetter(3), records)),
+        keys,
+        map(itemgetter(2), records),
+        shard_map.indexes_of(keys) if shard_map is not None else (),
+        shard_map.version if shard_map is not None else NO_MAP_VERSION,
+    )
+
+
+def encoder_for(settings: Settings) -> Encoder:
     """The encoder of a run: one definition, so that every process encodes alike.
 
     Destination indexes follow `Router.destinations`, the order the target creates its
     producers in; a mapping process and the main process agree on them this way.
-    `shard_maps`: the Kinesis destinations' maps (by index), when read.
     """
     router = Router(settings.rules)
     return Encoder(
@@ -121,9 +144,8 @@ def encoder_for(settings: Settings, shard_maps: dict[int, ShardMap] | None = Non
         privacy=Privacy(settings.exclude_fields, settings.hash_fields, settings.send_anonymous_users),
         partition_keys=PartitionKeys(settings.partition_key),
         newline=settings.newline,
-        shard_maps=shard_maps,
         packed=lambda destination: settings.aggregation_for(destination) != "none",
     )
 
 
-__all__ = ["Encoded", "Encoder", "encoder_for"]
+__all__ = ["Encoded", "Encoder", "columns_of", "encoder_for"]

@@ -28,15 +28,14 @@ import typing as t
 from array import array
 from dataclasses import replace
 from multiprocessing.connection import Connection
-from operator import itemgetter
 from typing import NamedTuple
 
 import orjson
 
 from target_kinesis.config.settings import Settings
 from target_kinesis.delivery.batching import Column, Entry
-from target_kinesis.delivery.encoding import Encoded, encoder_for
-from target_kinesis.delivery.shards import NO_MAP_VERSION, ShardMap
+from target_kinesis.delivery.encoding import Encoded, columns_of, encoder_for
+from target_kinesis.delivery.shards import ShardMap
 from target_kinesis.delivery.stats import RunStats
 from target_kinesis.errors import InputError
 from target_kinesis.records.codec import may_hold_long_numbers, message_problem, parse_line
@@ -98,31 +97,6 @@ class MappedChunk(NamedTuple):
         ]
 
 
-def _columns(records: list[Encoded], shard_maps: dict[int, ShardMap]) -> tuple[dict[int, Column], bytes | array | None]:
-    """Records as columns, one per destination (see `batching.Column`)."""
-    if not records:
-        return {}, None
-    indexes = list(map(itemgetter(0), records))
-    if indexes.count(indexes[0]) == len(indexes):
-        return {indexes[0]: _column(records, shard_maps.get(indexes[0]))}, None
-    destinations = bytes(indexes) if max(indexes) < 256 else array("I", indexes)
-    columns = {i: _column([r for r in records if r[0] == i], shard_maps.get(i)) for i in sorted(set(indexes))}
-    return columns, destinations
-
-
-def _column(records: list[Encoded], shard_map: ShardMap | None) -> Column:
-    """One destination's records; each record's shard predicted here, for the whole column
-    at once (`ShardMap.indexes_of`), not as each record is encoded."""
-    keys = list(map(itemgetter(1), records))
-    return Column.of(
-        list(map(itemgetter(3), records)),
-        keys,
-        map(itemgetter(2), records),
-        shard_map.indexes_of(keys) if shard_map is not None else (),
-        shard_map.version if shard_map is not None else NO_MAP_VERSION,
-    )
-
-
 class RecordMapper:
     """RECORD lines -> encoded records, exactly as the main process would make them.
 
@@ -134,8 +108,8 @@ class RecordMapper:
     def __init__(self, settings: Settings, *, validate: bool, shard_maps: dict[int, ShardMap] | None = None) -> None:
         self._settings = settings
         self._validate = validate
-        #: Each Kinesis destination's shard map, as read at start-up. The encoder gets none
-        #: (every record on shard 0): `_column` predicts a whole column's shards at once.
+        #: Each Kinesis destination's shard map, as read at start-up (`columns_of` predicts a
+        #: column's shards with them).
         self._shard_maps = dict(shard_maps or {})
         self._encoder = encoder_for(settings)
         self._pipelines: dict[str, StreamPipeline | None] = {}
@@ -198,7 +172,7 @@ class RecordMapper:
             ends.append(len(records))
         counts = stats.minus(before)
         counts.handed_back = int(stop is not None)
-        return MappedChunk(*_columns(records, self._shard_maps), ends, per_stream, counts, stop, reason)
+        return MappedChunk(*columns_of(records, self._shard_maps), ends, per_stream, counts, stop, reason)
 
 
 class _HandBack(Exception):

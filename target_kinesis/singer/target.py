@@ -215,8 +215,8 @@ class TargetKinesis(Target):
 
     def _start_writer(self) -> EventWriter:
         s = self.settings
-        shard_maps: dict[int, ShardMap] = {}  # filled below; the encoder predicts shards with them
-        encoder = encoder_for(s, shard_maps)
+        shard_maps: dict[int, ShardMap] = {}  # filled below; records' shards are predicted with them
+        encoder = encoder_for(s)
         connections = s.max_concurrent_requests * len(encoder.destinations) + 2
         clients = AwsClients(s.aws_access(), max_pool_connections=max(10, connections))
         self._dead_letters = self._open_dead_letters(clients)
@@ -252,7 +252,7 @@ class TargetKinesis(Target):
                 refresh_credentials=clients.refresh_credentials,
                 shard_maps=maps if destination.service == "kinesis" else None,
             )
-        return EventWriter(encoder, producers)
+        return EventWriter(encoder, producers, shard_maps=shard_maps)
 
     def _open_dead_letters(self, clients: AwsClients) -> DeadLetters:
         """The dead-letter file, or S3 objects written with the producers' own clients (their
@@ -304,7 +304,7 @@ class TargetKinesis(Target):
                 processes,
                 self.settings,
                 validate=self._validate_records,
-                shard_maps=self._started_writer().encoder.shard_maps,
+                shard_maps=dict(self._started_writer().shard_maps),
             )
         except OSError as exc:
             self.logger.warning("Cannot start mapping processes (%s); mapping in the main process", exc)

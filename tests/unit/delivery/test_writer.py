@@ -9,13 +9,14 @@ import orjson
 from target_kinesis.aws.batch_api import payload_of
 from target_kinesis.aws.services import SERVICES
 from target_kinesis.config.destinations import Destination, Rule
+from target_kinesis.delivery.batching import Entry
 from target_kinesis.delivery.encoding import Encoder
 from target_kinesis.delivery.partition_keys import PartitionKeys
 from target_kinesis.delivery.privacy import Privacy
 from target_kinesis.delivery.producer import Pacing
 from target_kinesis.delivery.routing import Router
 from target_kinesis.delivery.stats import DestinationStats
-from target_kinesis.delivery.writer import PROGRESS_SECONDS, EventWriter
+from target_kinesis.delivery.writer import HELD_RECORDS, PROGRESS_SECONDS, EventWriter
 from target_kinesis.events.event import Event
 
 K = Destination("kinesis", "k")
@@ -27,16 +28,30 @@ class FakeProducer:
         self.service = SERVICES[service]
         self.stats = DestinationStats()
         self.added: list[tuple[bytes, str | None]] = []
+        self.max_record_bytes = 1_000
+        #: How records came: ("one", 1) for add_all of one record, ("run", n) for a run of n.
+        self.calls: list[tuple[str, int]] = []
 
     def pacing(self) -> Pacing:
         return Pacing(shards=0, records_per_second=None, bytes_per_second=None, refused={}, waited=0.0, elapsed=0.0)
 
     def add_all(self, records: list[tuple[int, str | None, int, bytes, int]]) -> None:
+        self.calls.append(("one", len(records)))
+        self._add(records)
+
+    def add_run(self, run: Entry) -> None:
+        self.calls.append(("run", run.count))
+        self._add([(0, entry.key, entry.size, entry.wire, entry.shard) for entry in run.split()])
+
+    def _add(self, records: list[tuple[int, str | None, int, bytes, int]]) -> None:
         for _, key, size, wire, _ in records:
             data = payload_of(wire)
             assert size == self.service.record_size(data, key) and wire == self.service.wire(data, key)
             self.added.append((data, key))
             self.stats.add(records_sent=1, bytes_sent=len(data))
+
+    def flush(self) -> None:
+        pass
 
 
 class Clock:
@@ -73,6 +88,7 @@ def _event(i: int, name: str = "Order Completed", user: str | None = "u1") -> Ev
 def test_fan_out_encodes_once_newline_per_service_and_key_only_for_kinesis():
     writer, producers = _writer([Rule("*", K), Rule("*", F)], hash_fields=["properties.email"])
     writer.write(_event(1))
+    writer.flush()
     ((k_data, k_key),) = producers[K].added
     ((f_data, f_key),) = producers[F].added
     assert f_data == k_data + b"\n" and not k_data.endswith(b"\n")
@@ -85,6 +101,7 @@ def test_unmapped_and_anonymous_are_counted_not_sent():
     writer.write(_event(1, name="Other"))
     writer.write(_event(2, user=None))
     writer.write(_event(3))
+    writer.flush()
     assert len(producers[K].added) == 1
     assert (writer.stats.unmapped, writer.stats.dropped_anonymous, writer.stats.records_read) == (1, 1, 3)
     lines = list(writer.summary_lines())
@@ -93,6 +110,30 @@ def test_unmapped_and_anonymous_are_counted_not_sent():
         "summary events: read=3 unmapped=1 dropped_anonymous=1 key_fallbacks=0 timestamp_fallbacks=0 handed_back=0"
         " elapsed_seconds=0.000 records_per_second=0.0"  # no (fake) time passed: no rate
     )
+
+
+def test_records_are_held_and_handed_over_as_runs_in_input_order():
+    writer, producers = _writer([Rule("*", K), Rule("*", F)])
+    events = HELD_RECORDS // 2  # two records an event: the last one fills the hold
+    for i in range(events):
+        writer.write(_event(i))
+    assert producers[K].calls == [("run", events)] and producers[F].calls == producers[K].calls
+    writer.write(_event(1000))
+    assert producers[K].calls == [("run", events)], "held again until something hands them over"
+    writer.hand_over([], list)  # a mapping process's records come after those held
+    assert producers[K].calls[-1] == ("run", 1) and producers[F].calls[-1] == ("run", 1)
+    expected = [f"m{i}" for i in [*range(events), 1000]]
+    assert [orjson.loads(data)["messageId"] for data, _ in producers[K].added] == expected
+
+
+def test_an_oversized_record_is_handed_over_alone_after_those_held():
+    writer, producers = _writer([Rule("*", K)])
+    writer.write(_event(1))
+    big = _event(2)
+    big.body["properties"]["notes"] = "x" * 2_000  # above the fake's 1,000 bytes
+    writer.write(big)  # (a producer refusing it would raise here, at its own line)
+    assert producers[K].calls == [("run", 1), ("one", 1)]
+    assert [orjson.loads(data)["messageId"] for data, _ in producers[K].added] == ["m1", "m2"]
 
 
 def _fields(line: str) -> dict[str, str]:
@@ -107,6 +148,7 @@ def test_summary_ends_with_elapsed_seconds_and_rates_per_destination_and_for_the
     writer, producers = _writer([Rule("*", K), Rule("Order Completed", F)], clock=clock)
     for i in range(30):
         writer.write(_event(i, name="Order Completed" if i % 3 == 0 else "Other"))
+    writer.flush()
     clock.now = 104.0  # the summary comes 4 s after the start
     lines = list(writer.summary_lines())
     k_line = next(line for line in lines if line.startswith("summary kinesis:k: "))
