@@ -37,6 +37,19 @@ def _env(tmpdir: Path, port: int) -> dict[str, str]:
     return env
 
 
+def _run_demo(tmpdir: Path, port: int) -> subprocess.CompletedProcess[str]:
+    """The demo as a user runs it, its scratch folder under `tmpdir`, its endpoint on `port`."""
+    return subprocess.run(
+        [sys.executable, str(DEMO)],
+        env=_env(tmpdir, port),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+
+
 def _tmpdir(tmp_path: Path) -> Path:
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
@@ -63,15 +76,7 @@ def _summary_shape(line: str) -> str:
 
 def test_demo_prints_what_landed_and_leaves_nothing(tmp_path: Path) -> None:
     tmpdir, port = _tmpdir(tmp_path), free_port()
-    done = subprocess.run(
-        [sys.executable, str(DEMO)],
-        env=_env(tmpdir, port),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
+    done = _run_demo(tmpdir, port)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     _assert_nothing_left(tmpdir, port)
 
@@ -94,15 +99,7 @@ def test_demo_that_fails_leaves_nothing(tmp_path: Path) -> None:
         taken.bind((HOST, 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run(
-            [sys.executable, str(DEMO)],
-            env=_env(tmpdir, port),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT_S,
-            check=False,
-        )
+        done = _run_demo(tmpdir, port)
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"demo: port {port} on {HOST} is in use" in done.stderr
     assert "Traceback" not in done.stderr
