@@ -45,6 +45,11 @@ class DeliveryError(TargetKinesisError):
         return f"{self.where}: {self.records} record(s) not delivered {self.detail}"
 
 
+class NothingRoutedError(TargetKinesisError):
+    """The run read records and routed none of them anywhere, and an `events` key names no
+    stream the input declared: a naming mistake, not a success. No STATE was printed."""
+
+
 class OutputClosedError(TargetKinesisError):
     """stdout is gone: no STATE can reach the tap's orchestrator any more."""
 

@@ -50,6 +50,21 @@ class AwsAccess:
         return [self.aws_secret_access_key, self.aws_session_token, self.external_id]
 
 
+def profile_region(profile: str | None) -> tuple[str | None, str]:
+    """The region the shared AWS config file gives a profile, and the profile's name: `profile`,
+    else AWS_PROFILE's, else `default` (as the AWS CLI reads them; AWS_CONFIG_FILE says where
+    the file is). (None, name) when the profile sets no region; ConfigError when a profile
+    named by the setting or AWS_PROFILE does not exist."""
+    session = botocore.session.Session(profile=profile)
+    name = session.profile or "default"
+    try:
+        region = session.get_scoped_config().get("region")
+    except ProfileNotFound:
+        origin = "setting 'aws_profile'" if profile else "the AWS_PROFILE environment variable"
+        raise ConfigError(f"{origin}: profile '{name}' not found in the AWS config files") from None
+    return (str(region) if region else None), name
+
+
 class _AssumedRoleCredentials(RefreshableCredentials):
     """RefreshableCredentials that can also be refreshed on demand (after ExpiredToken)."""
 

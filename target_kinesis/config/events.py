@@ -16,6 +16,65 @@ EVENT_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 SPEC_TYPES = (*EVENT_TYPES, "passthrough", "audience")
 AUDIENCE_FORMATS = ("segment", "mparticle")
 
+_SEGMENT_TYPES = frozenset(EVENT_TYPES)
+#: The top-level fields of what the target writes, and the event types that carry each: the
+#: Segment spec's common fields, each type's own, and the fields of mParticle-format audience
+#: records (type `audience`).
+EVENT_FIELDS: dict[str, frozenset[str]] = {
+    **{
+        name: _SEGMENT_TYPES
+        for name in (
+            "anonymousId",
+            "channel",
+            "context",
+            "integrations",
+            "messageId",
+            "originalTimestamp",
+            "receivedAt",
+            "sentAt",
+            "timestamp",
+            "type",
+            "userId",
+            "version",
+        )
+    },
+    "event": frozenset({"track"}),
+    "properties": frozenset({"track", "page", "screen"}),
+    "name": frozenset({"page", "screen"}),
+    "category": frozenset({"page", "screen"}),
+    "traits": frozenset({"identify", "group"}),
+    "groupId": frozenset({"group"}),
+    "previousId": frozenset({"alias"}),
+    **{
+        name: frozenset({"audience"})
+        for name in ("AudienceName", "AudienceId", "IsMember", "UserIdentities", "MembershipChangedTimestamp")
+    },
+}
+#: Where a record's own field usually is in an event, for the paths a mistaken one would mean.
+_RECORD_FIELD_HOMES = ("traits", "properties", "context.traits")
+
+
+def privacy_path_problem(setting: str, path: str) -> str | None:
+    """Why a privacy path can match nothing in any event (None when it can): its first part
+    is no field of a Segment event. The line names the paths that would match."""
+    parts = [part for part in path.split(".") if part]
+    if not parts:
+        return f"setting '{setting}': '{path}' is not a dotted path (such as traits.email)"
+    first = parts[0]
+    if first in EVENT_FIELDS:
+        return None
+    rest = ".".join(parts[1:])
+    same = [name for name in EVENT_FIELDS if name.lower() == first.lower()]
+    if same:
+        meant = [".".join(filter(None, (same[0], rest)))]
+    else:
+        meant = [f"{home}.{'.'.join(parts)}" for home in _RECORD_FIELD_HOMES]
+    return (
+        f"setting '{setting}': '{path}' matches nothing: a path starts with a field of the Segment event "
+        f"(traits, properties, context, userId, ...), and '{first}' is none; paths that would match: "
+        + ", ".join(meant)
+    )
+
 
 @dataclass(frozen=True)
 class EventSpec:

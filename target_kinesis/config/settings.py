@@ -20,11 +20,11 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from target_kinesis.aws.clients import AwsAccess
+from target_kinesis.aws.clients import AwsAccess, profile_region
 from target_kinesis.aws.s3 import S3Location, S3UrlError, is_url, parse_s3_url
 from target_kinesis.aws.services import SERVICES, stream_name_problem
 from target_kinesis.config.destinations import Destination, Rule
-from target_kinesis.config.events import EventSpec
+from target_kinesis.config.events import EventSpec, privacy_path_problem
 from target_kinesis.config.schema import CONFIG_SCHEMA, SECRET_SETTINGS, with_defaults
 from target_kinesis.errors import ConfigError
 
@@ -46,6 +46,9 @@ class Settings:
     """Every setting, checked and with its default filled in."""
 
     region: str
+    #: Where `region` came from, for the start-up line (the setting, an environment variable,
+    #: a profile, or the default).
+    region_source: str
     endpoint_url: str | None
     rules: tuple[Rule, ...]
     events: Mapping[str, EventSpec]
@@ -198,12 +201,19 @@ class Settings:
             raise ConfigError("setting 'external_id' is set without 'role_arn'")
         if not c["partition_key"].strip("."):
             raise ConfigError("setting 'partition_key' must name a field path, messageId or random")
+        for name in ("exclude_fields", "hash_fields"):
+            for path in c.get(name) or ():
+                problem = privacy_path_problem(name, path)
+                if problem:
+                    raise ConfigError(problem)
         seconds = {name: _seconds(c, name) for name in (*SECONDS_SETTINGS, *TIMEOUT_SETTINGS)}
         for name in (*TIMEOUT_SETTINGS, "drain_timeout_seconds", "stall_timeout_seconds"):
             if seconds[name] <= 0:
                 raise ConfigError(f"setting '{name}' must be greater than 0")
+        region, region_source = _region(c)
         settings = cls(
-            region=_region(c),
+            region=region,
+            region_source=region_source,
             endpoint_url=c.get("endpoint_url") or None,
             rules=rules,
             events=events,
@@ -311,12 +321,24 @@ def unknown_setting(name: str, known: Iterable[str]) -> str:
     return f"setting '{name}' is not a target-kinesis setting{hint}"
 
 
-def _region(config: Mapping[str, Any]) -> str:
-    region = config.get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+def _region(config: Mapping[str, Any]) -> tuple[str, str]:
+    """The region, and where it came from, in the AWS CLI's order: the setting, AWS_REGION,
+    AWS_DEFAULT_REGION, the profile's region (aws_profile, else AWS_PROFILE, else the default
+    profile, in the shared config file), else us-east-1."""
+    given = (
+        ("setting 'region'", config.get("region")),
+        ("the AWS_REGION environment variable", os.environ.get("AWS_REGION")),
+        ("the AWS_DEFAULT_REGION environment variable", os.environ.get("AWS_DEFAULT_REGION")),
+    )
+    source, region = next(((where, str(value)) for where, value in given if value), ("", None))
+    if region is None:
+        region, profile = profile_region(config.get("aws_profile") or None)
+        source = f"profile '{profile}' of the AWS config file"
+        if region is None:
+            region, source = "us-east-1", "the default: no region setting, AWS_REGION or profile region"
     if not _REGION.fullmatch(region):
-        source = "setting 'region'" if config.get("region") else "the AWS_REGION / AWS_DEFAULT_REGION environment"
         raise ConfigError(f"{source}: '{region[:64]}' is not a region name (such as eu-west-1)")
-    return str(region)
+    return region, source
 
 
 def _seconds(config: Mapping[str, Any], name: str) -> float:

@@ -71,20 +71,25 @@ class Encoder:
                 self._plans[key] = plan
         return plan
 
-    def encode(self, event: Event, out: list[Encoded]) -> None:
-        """Append the records `event` becomes (none when unmapped or dropped as anonymous)."""
+    def encode(self, event: Event, out: list[Encoded]) -> bool:
+        """Append the records `event` becomes (none when unmapped or dropped as anonymous);
+        False when no rule routes it anywhere (unmapped), for the caller's tally per stream."""
         stats = self.stats
         stats.records_read += 1
         if event.timestamp_replaced:
             stats.timestamp_fallbacks += 1
+        if event.id_not_text:
+            stats.ids_not_text += 1
         plan = self._plan(event)
         if not plan:
             stats.unmapped += 1
-            return
-        if not self.privacy.keep(event):
+            return False
+        privacy = self.privacy
+        if not privacy.keep(event):
             stats.dropped_anonymous += 1
-            return
-        self.privacy.apply(event)
+            return True
+        if privacy.active:
+            privacy.apply(event, stats)
         data = dumps(event.body)
         key: str | None = None
         for index, service, newline, keyed, packed in plan:
@@ -99,6 +104,7 @@ class Encoder:
                 record_key = key
             size = service.record_size(payload, record_key)
             out.append((index, record_key, size, payload if packed else service.wire(payload, record_key), 0))
+        return True
 
 
 def columns_of(

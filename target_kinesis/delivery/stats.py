@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field, fields
+from collections import Counter
+from dataclasses import dataclass, field, fields, replace
 
 
 @dataclass
@@ -54,14 +55,39 @@ class RunStats:
     key_fallbacks: int = 0
     #: timestamp_field held something that is not a date-time: time_extracted or now was used.
     timestamp_fallbacks: int = 0
+    #: A userId or anonymousId field held an object or a list, which is no id: the event went
+    #: without it (anonymous, unless it had the other).
+    ids_not_text: int = 0
+    #: NaN, Infinity or -Infinity in a record (JSON has no such numbers): written as null.
+    non_finite_numbers: int = 0
     #: RECORD lines a mapping process handed back to the main process (bad input, or unexpected).
     handed_back: int = 0
+    #: Per privacy path (`hash_fields:traits.email`): events in which it found a value to remove
+    #: or hash; and per event type, the events the privacy switches were applied to. Only counted
+    #: with privacy paths configured (for the warning about a path that matched nothing).
+    privacy_matched: Counter[str] = field(default_factory=Counter)
+    privacy_types: Counter[str] = field(default_factory=Counter)
 
     def add(self, other: RunStats) -> None:
         """Add another run's counts (a mapping process's, for one segment)."""
-        for name in self.__dataclass_fields__:
+        for name in _COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        if other.privacy_matched or other.privacy_types:
+            self.privacy_matched.update(other.privacy_matched)
+            self.privacy_types.update(other.privacy_types)
+
+    def copy(self) -> RunStats:
+        """A copy that later counting does not change."""
+        return replace(self, privacy_matched=Counter(self.privacy_matched), privacy_types=Counter(self.privacy_types))
 
     def minus(self, earlier: RunStats) -> RunStats:
-        """The counts added since `earlier` (a copy taken with `dataclasses.replace`)."""
-        return RunStats(**{name: getattr(self, name) - getattr(earlier, name) for name in self.__dataclass_fields__})
+        """The counts added since `earlier` (a `copy`)."""
+        return RunStats(
+            **{name: getattr(self, name) - getattr(earlier, name) for name in _COUNTS},
+            privacy_matched=self.privacy_matched - earlier.privacy_matched,
+            privacy_types=self.privacy_types - earlier.privacy_types,
+        )
+
+
+#: The plain counters of RunStats (the summary's fields, in its order).
+_COUNTS = tuple(f.name for f in fields(RunStats) if f.type == "int")

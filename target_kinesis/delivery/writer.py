@@ -56,9 +56,11 @@ class EventWriter:
         self._next_progress_check = 1000
         self._warned_key = False
         self._warned_timestamp = False
+        self._warned_ids = False
 
-    def write(self, event: Event) -> None:
-        """Send one event to every destination its route names (or count it as dropped).
+    def write(self, event: Event) -> bool:
+        """Send one event to every destination its route names (or count it as dropped);
+        False when no rule routes it anywhere (unmapped).
 
         Its records are held until HELD_RECORDS are, then handed over as columns; anything
         that hands records over or waits for them (`hand_over`, `flush`) hands the held ones
@@ -68,7 +70,7 @@ class EventWriter:
         """
         held = self._held
         first = len(held)
-        self.encoder.encode(event, held)  # (one record per destination its route names)
+        routed = self.encoder.encode(event, held)  # (one record per destination its route names)
         producers = self._by_index
         if any(record[2] > producers[record[0]].max_record_bytes for record in held[first:]):
             records = held[first:]
@@ -81,8 +83,13 @@ class EventWriter:
         if self.stats.records_read >= self._next_progress_check:
             self._maybe_progress()
         stats = self.stats
-        if (stats.key_fallbacks and not self._warned_key) or (stats.timestamp_fallbacks and not self._warned_timestamp):
+        if (
+            (stats.key_fallbacks and not self._warned_key)
+            or (stats.timestamp_fallbacks and not self._warned_timestamp)
+            or (stats.ids_not_text and not self._warned_ids)
+        ):
             self.warn_about_fallbacks()
+        return routed
 
     def hand_over_held(self) -> None:
         """Hand the records `write` holds to their producers: a run per destination."""
@@ -142,6 +149,14 @@ class EventWriter:
                 "their events use time_extracted, else the current time (counted as timestamp_fallbacks "
                 "in the run summary; the value itself stays in the event's properties or traits)"
             )
+        if stats.ids_not_text and not self._warned_ids:
+            self._warned_ids = True
+            logger.warning(
+                "some records hold an object or a list where a userId or anonymousId belongs (the field "
+                "user_id_field / anonymous_id_field names, else userId / user_id, anonymousId / anonymous_id): "
+                "ids are text or numbers, so those events were sent without it, anonymous when they had no "
+                "other id (counted as ids_not_text in the run summary)"
+            )
 
     def flush(self) -> None:
         """Wait until every record written or handed over so far is acknowledged by AWS."""
@@ -200,7 +215,8 @@ class EventWriter:
         yield (
             f"summary events: read={self.stats.records_read} unmapped={self.stats.unmapped} "
             f"dropped_anonymous={self.stats.dropped_anonymous} key_fallbacks={self.stats.key_fallbacks} "
-            f"timestamp_fallbacks={self.stats.timestamp_fallbacks} handed_back={self.stats.handed_back}"
+            f"timestamp_fallbacks={self.stats.timestamp_fallbacks} ids_not_text={self.stats.ids_not_text} "
+            f"non_finite_numbers={self.stats.non_finite_numbers} handed_back={self.stats.handed_back}"
             + _timing(self.stats.records_read, elapsed)
         )
 

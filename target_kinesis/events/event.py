@@ -18,3 +18,6 @@ class Event:
     anonymous_id: str | None = None
     #: The record's timestamp_field value was not a date-time and was replaced (counted).
     timestamp_replaced: bool = False
+    #: The record's userId or anonymousId field held an object or a list, which is no id: the
+    #: event went without it (counted).
+    id_not_text: bool = False

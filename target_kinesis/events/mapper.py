@@ -61,6 +61,11 @@ def _id_text(value: Any) -> str | None:
     return text or None
 
 
+def _not_an_id(text: str | None, raw: Any) -> bool:
+    """An id field that held an object or a list (`_id_text` found no id in it)."""
+    return text is None and isinstance(raw, (dict, list))
+
+
 def _is_date_time(prop: Any) -> bool:
     """Whether a schema property is a date-time (also as one option of anyOf). Any value is
     accepted: with validation off, a schema's properties are not checked to be schemas."""
@@ -174,11 +179,14 @@ class EventMapper:
         spec = self.spec
         if spec.type == "passthrough":
             return self._passthrough(record, time_extracted)
-        user_id = _id_text(self._field(record, spec.user_id_field, "userId", "user_id"))
-        anonymous_id = _id_text(self._field(record, spec.anonymous_id_field, "anonymousId", "anonymous_id"))
+        raw_user = self._field(record, spec.user_id_field, "userId", "user_id")
+        raw_anonymous = self._field(record, spec.anonymous_id_field, "anonymousId", "anonymous_id")
+        user_id = _id_text(raw_user)
+        anonymous_id = _id_text(raw_anonymous)
+        id_not_text = _not_an_id(user_id, raw_user) or _not_an_id(anonymous_id, raw_anonymous)
         message_id = self._message_id(record)
         if spec.type == "audience" and spec.audience_format == "mparticle":
-            return self._mparticle(record, user_id, anonymous_id, message_id)
+            return self._mparticle(record, user_id, anonymous_id, message_id, id_not_text)
         timestamp, timestamp_replaced = self._timestamp(record, time_extracted)
         if not user_id and not anonymous_id:
             anonymous_id = self._anonymous_fallback(record)
@@ -212,7 +220,7 @@ class EventMapper:
             body["traits"] = self._fields(record)
         elif event_type == "alias":
             body["previousId"] = self._required_id(record, spec.previous_id_field, "previous_id_field")
-        return Event(body, event_type, name, message_id, user_id, anonymous_id, timestamp_replaced)
+        return Event(body, event_type, name, message_id, user_id, anonymous_id, timestamp_replaced, id_not_text)
 
     def _event_name(self, record: Mapping[str, Any]) -> str:
         if self.spec.event_field:
@@ -257,7 +265,12 @@ class EventMapper:
         )
 
     def _mparticle(
-        self, record: Mapping[str, Any], user_id: str | None, anonymous_id: str | None, message_id: str
+        self,
+        record: Mapping[str, Any],
+        user_id: str | None,
+        anonymous_id: str | None,
+        message_id: str,
+        id_not_text: bool,
     ) -> Event:
         spec = self.spec
         identities: dict[str, Any] = {}
@@ -282,7 +295,7 @@ class EventMapper:
             "UserIdentities": identities,
             "MembershipChangedTimestamp": str(seconds),
         }
-        return Event(body, "audience", None, message_id, user_id, anonymous_id)
+        return Event(body, "audience", None, message_id, user_id, anonymous_id, id_not_text=id_not_text)
 
     def _passthrough(self, record: dict[str, Any], time_extracted: Any) -> Event:
         """The record already is a Segment event: keep its fields, fill in what is missing."""
@@ -301,10 +314,18 @@ class EventMapper:
             body["event"] = name
         message_id = _id_text(body.get("messageId")) or self._message_id(record)
         body["messageId"] = message_id
-        user_id = _id_text(body.get("userId")) or _id_text(self._field(record, spec.user_id_field, "user_id"))
-        anonymous_id = _id_text(body.get("anonymousId")) or _id_text(
-            self._field(record, spec.anonymous_id_field, "anonymous_id")
+        own_user, own_anonymous = body.get("userId"), body.get("anonymousId")
+        raw_user = self._field(record, spec.user_id_field, "user_id")
+        raw_anonymous = self._field(record, spec.anonymous_id_field, "anonymous_id")
+        user_id = _id_text(own_user) or _id_text(raw_user)
+        anonymous_id = _id_text(own_anonymous) or _id_text(raw_anonymous)
+        id_not_text = (user_id is None and (_not_an_id(None, own_user) or _not_an_id(None, raw_user))) or (
+            anonymous_id is None and (_not_an_id(None, own_anonymous) or _not_an_id(None, raw_anonymous))
         )
+        if user_id is None and _not_an_id(None, own_user):  # an object or a list is sent on as no id
+            del body["userId"]
+        if anonymous_id is None and _not_an_id(None, own_anonymous):
+            del body["anonymousId"]
         if not user_id and not anonymous_id:
             anonymous_id = self._anonymous_fallback(record)
         if user_id:
@@ -326,4 +347,4 @@ class EventMapper:
         payload = _PAYLOAD_KEY.get(event_type)
         if payload and body.get(payload) is None:  # a null payload is missing too
             body[payload] = {}
-        return Event(body, event_type, name, message_id, user_id, anonymous_id, timestamp_replaced)
+        return Event(body, event_type, name, message_id, user_id, anonymous_id, timestamp_replaced, id_not_text)

@@ -26,7 +26,6 @@ import sys
 import threading
 import typing as t
 from array import array
-from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import NamedTuple
 
@@ -60,6 +59,8 @@ class MappedChunk(NamedTuple):
     ends: list[int]
     #: RECORD lines mapped, per Singer stream (the SDK's per-sink tallies).
     per_stream: dict[str, int]
+    #: Of those, per Singer stream, the records no rule routed anywhere (delivery.audit).
+    unmapped: dict[str, int]
     #: Events read, unmapped, dropped as anonymous... (added to the writer's run statistics).
     counts: RunStats
     #: Index of the first line not mapped (bad input, or anything unusual): the main
@@ -145,23 +146,27 @@ class RecordMapper:
         so orjson alone parses them (checked once for the whole chunk, not per line)."""
         encoder = self._encoder
         stats = encoder.stats
-        before = replace(stats)
+        before = stats.copy()
         records: list[Encoded] = []
         ends: list[int] = []
         per_stream: dict[str, int] = {}
+        unmapped: dict[str, int] = {}
         pipelines = self._pipelines
         stop: int | None = None
         reason: str | None = None
         loads = orjson.loads
         for index, line in enumerate(lines):
             try:
-                message = loads(line) if plain_numbers else parse_line(line)
+                # (orjson refuses NaN and Infinity; the exact parser hands such a line back too:
+                # the main process warns about it with its line number.)
+                message = loads(line) if plain_numbers else parse_line(line, _hand_back_non_finite)
                 name = message["stream"]
                 pipeline = pipelines[name]
                 record = message["record"]
                 if pipeline is None or message["type"] != "RECORD" or type(record) is not dict:
                     raise _HandBack(message_problem(message) or f"no pipeline for stream '{name}'")
-                encoder.encode(pipeline.event(record, message.get("time_extracted"), line), records)
+                if not encoder.encode(pipeline.event(record, message.get("time_extracted"), line), records):
+                    unmapped[name] = unmapped.get(name, 0) + 1
             except (InputError, _HandBack, ValueError, KeyError, TypeError) as exc:
                 stop, reason = index, f"bad input: {exc}"
                 break
@@ -172,11 +177,15 @@ class RecordMapper:
             ends.append(len(records))
         counts = stats.minus(before)
         counts.handed_back = int(stop is not None)
-        return MappedChunk(*columns_of(records, self._shard_maps), ends, per_stream, counts, stop, reason)
+        return MappedChunk(*columns_of(records, self._shard_maps), ends, per_stream, unmapped, counts, stop, reason)
 
 
 class _HandBack(Exception):
     """A line the main process must process itself (it will report the problem)."""
+
+
+def _hand_back_non_finite(name: str) -> None:
+    raise _HandBack(f"{name} is not a JSON number")
 
 
 def worker_main(

@@ -23,9 +23,9 @@ COMPRESSIONS = (None, "none", "gzip")
 
 def batch_records(
     stream: str, encoding: dict[str, t.Any], manifest: list[str], storage: dict[str, t.Any] | None = None
-) -> Iterator[tuple[str, int, dict[str, t.Any]]]:
-    """(file URL, line number, record) for every record of a manifest, in order; InputError
-    names the file and line of what cannot be read.
+) -> Iterator[tuple[str, int, dict[str, t.Any], bool]]:
+    """(file URL, line number, record, whether it holds NaN or an infinity) for every record
+    of a manifest, in order; InputError names the file and line of what cannot be read.
 
     `storage`: the `batch_config.storage` setting (root and options for fsspec), when the
     files are relative to it; otherwise each URL is opened as it stands.
@@ -40,6 +40,7 @@ def batch_records(
         raise InputError(f"{where}: format '{file_format}' is not supported (jsonl, gzip or not)")
     if compression not in COMPRESSIONS:
         raise InputError(f"{where}: compression '{compression}' is not supported (gzip or none)")
+    seen: list[str] = []
     for url in manifest:
         head, tail = StorageTarget.split_url(url)
         target = StorageTarget.from_dict(storage) if storage else StorageTarget.from_url(head)
@@ -49,7 +50,9 @@ def batch_records(
                 lines: t.Iterable[bytes] = gzip.GzipFile(fileobj=raw) if compression == "gzip" else raw
                 for line_number, line in enumerate(lines, 1):
                     if line.strip():
-                        yield url, line_number, parse_object(line)
+                        record = parse_object(line, on_non_finite=seen.append)
+                        yield url, line_number, record, bool(seen)
+                        seen.clear()
         except ValueError as exc:
             raise InputError(f"{where}: {url} line {line_number}: not a JSON record ({exc})") from None
         except (OSError, EOFError, zlib.error) as exc:

@@ -25,12 +25,17 @@ from target_kinesis.records.codec import message_problem, parse_line
 #: Starts the run when reading begins; given whether the input could be read by the
 #: mapping processes (a file or pipe), returns their reader when they are to be used.
 StartRun = Callable[[bool], "ParallelReader | None"]
+#: Told of a RECORD holding NaN or an infinity (written as null): its line number, stream
+#: and record.
+NonFiniteSeen = Callable[[int, str, dict[str, t.Any]], None]
 
 
 class MessageReader(GenericSingerReader[bytes]):
-    def __init__(self, start: StartRun) -> None:
+    def __init__(self, start: StartRun, non_finite: NonFiniteSeen | None = None) -> None:
         super().__init__()
         self.line_number = 0
+        self._non_finite = non_finite
+        self._saw_non_finite = False
         #: The RECORD line being processed now, for the precheck; None while no line is
         #: (a BATCH file's records, a message processed out of its segment).
         self.current_line: bytes | None = None
@@ -42,8 +47,9 @@ class MessageReader(GenericSingerReader[bytes]):
         return sys.stdin.buffer
 
     def deserialize_json(self, line: bytes | str) -> dict[str, t.Any]:
+        self._saw_non_finite = False
         try:
-            return parse_line(line)
+            return parse_line(line, self._note_non_finite)
         except ValueError as exc:
             detail = str(exc).split("\n", 1)[0]
             raise InputError(f"input line {self.line_number}: not a valid JSON message ({detail})") from None
@@ -70,6 +76,10 @@ class MessageReader(GenericSingerReader[bytes]):
             if problem is not None:
                 raise InputError(f"input line {self.line_number}: {problem}")
             kind = message["type"]
+            if self._saw_non_finite:
+                self._saw_non_finite = False
+                if kind == "RECORD" and self._non_finite is not None:
+                    self._non_finite(self.line_number, message["stream"], message["record"])
             callback = callbacks.get(kind)
             if callback is not None:
                 self.current_line = line if isinstance(line, bytes) else line.encode()
@@ -79,6 +89,9 @@ class MessageReader(GenericSingerReader[bytes]):
                     self.current_line = None
             stats[kind] += 1
         return stats
+
+    def _note_non_finite(self, name: str) -> None:
+        self._saw_non_finite = True
 
     def request_stop(self) -> bool:
         """Ask the mapping-process reader to stop at its next whole point; False when there is

@@ -33,8 +33,11 @@ class SinkHost(t.Protocol):
     ) -> StreamPipeline:
         """The pipeline of a stream under this schema; InputError when the schema is unusable."""
 
-    def deliver(self, event: Event) -> None:
-        """Send one event to every destination its route names."""
+    def deliver(self, event: Event) -> bool:
+        """Send one event to every destination its route names; False when none does."""
+
+    def tally(self, stream: str) -> list[int]:
+        """Where the stream's records are counted: [read, routed nowhere] (delivery.audit)."""
 
 
 class EventSink(RecordSink):
@@ -54,6 +57,7 @@ class EventSink(RecordSink):
             stream_name, self.schema, key_properties, keep_sdc_metadata=self.include_sdc_metadata_properties
         )
         self._deliver = self.host.deliver
+        self._tally = self.host.tally(stream_name)
 
     def get_validator(self) -> BaseJSONSchemaValidator | None:
         """None: records are validated by the stream's pipeline, in whichever process maps them."""
@@ -66,12 +70,16 @@ class EventSink(RecordSink):
         except MissingKeyProperties as exc:
             raise MissingKeyPropertiesInputError(str(exc)) from None
         self.tally_record_read()
-        self._deliver(event)
+        tally = self._tally
+        tally[0] += 1
+        if not self._deliver(event):
+            tally[1] += 1
         self.record_counter_metric.increment()
         self.tally_record_written()
 
     def count_mapped(self, count: int) -> None:
-        """Records of this stream a mapping process took (the bookkeeping `take` does for one)."""
+        """Records of this stream a mapping process took (the SDK's bookkeeping `take` does for
+        one; the target counts them per stream for its audit itself)."""
         self.tally_record_read(count)
         self.record_counter_metric.increment(count)
         self.tally_record_written(count)

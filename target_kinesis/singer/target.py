@@ -43,19 +43,28 @@ from target_kinesis.config.destinations import Destination
 from target_kinesis.config.files import read_config_file
 from target_kinesis.config.schema import CONFIG_SCHEMA
 from target_kinesis.config.settings import Settings, config_errors, unknown_setting
+from target_kinesis.delivery.audit import RoutingAudit
 from target_kinesis.delivery.dead_letters import DeadLetterError, DeadLetters, PutRetries
 from target_kinesis.delivery.encoding import encoder_for
 from target_kinesis.delivery.flow import flow_for
 from target_kinesis.delivery.producer import Producer, ProducerLimits
 from target_kinesis.delivery.shards import ShardMap, ShardMapReader
 from target_kinesis.delivery.writer import EventWriter
-from target_kinesis.errors import ConfigError, InputError, OutputClosedError, PreflightError, TargetKinesisError
+from target_kinesis.errors import (
+    ConfigError,
+    InputError,
+    NothingRoutedError,
+    OutputClosedError,
+    PreflightError,
+    TargetKinesisError,
+)
 from target_kinesis.events.event import Event
 from target_kinesis.gc_tuning import tune_for_streaming
 from target_kinesis.log_safety import guard_logs
 from target_kinesis.parallel.pool import MappingPool
 from target_kinesis.parallel.segments import ParallelReader, ReadingStopped
 from target_kinesis.parallel.worker import MappedChunk
+from target_kinesis.records.codec import keep_long_integers, non_finite_paths
 from target_kinesis.records.pipeline import StreamPipeline, replication_key_of
 from target_kinesis.singer.batch_files import batch_records
 from target_kinesis.singer.errors import RecordBeforeSchemaError, input_error
@@ -66,6 +75,9 @@ from target_kinesis.singer.sink import EventSink
 _BAD_INPUT = (InputError, InvalidInputLine, RecordsWithoutSchemaException, InvalidRecord, MissingKeyPropertiesError)
 #: A record's max-age check (the SDK's five-minute drain) every this many records, not each one.
 _AGE_CHECK_RECORDS = 1000
+#: Fields holding NaN or an infinity warned about by name (each stream and field once); the
+#: rest are counted only.
+_NON_FINITE_WARNINGS = 10
 
 
 class _Terminated(BaseException):
@@ -105,10 +117,14 @@ class TargetKinesis(Target):
             parse_env_config=parse_env_config,
             validate_config=validate_config,
             setup_mapper=setup_mapper,
-            message_reader=message_reader or MessageReader(start=self.start),
+            message_reader=message_reader or MessageReader(start=self.start, non_finite=self._non_finite_seen),
         )
         self.settings = Settings.from_config(self.config)
         guard_logs(self.settings.secret_values())
+        keep_long_integers()
+        self._audit = RoutingAudit(self.settings.events, (rule.event for rule in self.settings.rules))
+        #: (stream, field) of the NaN and infinities warned about by name.
+        self._non_finite_warned: set[tuple[str, str]] = set()
         config_now = self.config
         #: No stream maps, flattening or record metadata: records need nothing of the SDK's.
         self._plain_records = not (
@@ -186,8 +202,11 @@ class TargetKinesis(Target):
             keep_sdc_metadata=keep_sdc_metadata,
         )
 
-    def deliver(self, event: Event) -> None:
-        self._started_writer().write(event)
+    def deliver(self, event: Event) -> bool:
+        return self._started_writer().write(event)
+
+    def tally(self, stream: str) -> list[int]:
+        return self._audit.tally(stream)
 
     # -- start-up -------------------------------------------------------------------------------
 
@@ -215,6 +234,7 @@ class TargetKinesis(Target):
 
     def _start_writer(self) -> EventWriter:
         s = self.settings
+        self.logger.info("AWS region %s (from %s)", s.region, s.region_source)
         shard_maps: dict[int, ShardMap] = {}  # filled below; records' shards are predicted with them
         encoder = encoder_for(s)
         connections = s.max_concurrent_requests * len(encoder.destinations) + 2
@@ -325,6 +345,7 @@ class TargetKinesis(Target):
         stream = message_dict["stream"]
         self._replication_keys[stream] = replication_key_of(message_dict)
         super()._process_schema_message(message_dict)
+        self._audit.declare(stream)
         uncounted = self._uncounted.pop(stream, 0)
         sink = self._sinks_active.get(stream)
         if uncounted and isinstance(sink, EventSink):
@@ -372,7 +393,11 @@ class TargetKinesis(Target):
             raise RecordBeforeSchemaError(f"BATCH for stream '{stream}' arrived before its SCHEMA")
         batch_config = self.config.get("batch_config") or {}
         storage = batch_config.get("storage") if isinstance(batch_config, dict) else None
-        for url, line, record in batch_records(stream, message_dict["encoding"], message_dict["manifest"], storage):
+        for url, line, record, non_finite in batch_records(
+            stream, message_dict["encoding"], message_dict["manifest"], storage
+        ):
+            if non_finite:
+                self._non_finite_found(f"BATCH file {url} line {line}", stream, record)
             try:
                 self._process_record_message({"type": "RECORD", "stream": stream, "record": record})
             except InputError as exc:  # the same error as on a RECORD line, and where in which file
@@ -391,7 +416,9 @@ class TargetKinesis(Target):
             self.drain_all()
 
     def _write_state_message(self, state: dict) -> None:
-        """Private SDK hook: STATE only once AWS acknowledged every record read before it."""
+        """Private SDK hook: STATE only once AWS acknowledged every record read before it, and
+        never while every record read was routed nowhere by what looks like a naming mistake
+        (`RoutingAudit.mistaken`): a bookmark past them would make the fixed re-run skip them."""
         if self._writer is not None:
             self._writer.flush()
         if self._dead_letters is not None:
@@ -399,6 +426,8 @@ class TargetKinesis(Target):
         if self._metrics is not None:
             self._metrics.maybe_log()
         self._last_checkpoint = time.monotonic()
+        if self._audit.mistaken():
+            return
         if state == self._last_state_written:
             return  # the same bookmark again tells Meltano nothing new
         try:
@@ -421,16 +450,46 @@ class TargetKinesis(Target):
         super().process_endofpipe()
         if self._writer is not None:
             self._writer.flush()  # a run without any STATE must still deliver everything
+        self._raise_if_nothing_routed()
+
+    def _raise_if_nothing_routed(self) -> None:
+        """A run that routed nothing by a naming mistake ends as an error (its STATE was held)."""
+        failure = self._audit.failure_line()
+        if failure is not None:
+            raise NothingRoutedError(failure)
 
     def _take_mapped_counts(self, chunk: MappedChunk) -> None:
         """What the SDK counts per record in this process, counted per chunk."""
         self._started_writer().count_mapped(chunk.counts)
         for stream, count in chunk.per_stream.items():
+            self._audit.count(stream, count, chunk.unmapped.get(stream, 0))
             sink = self._sinks_active.get(stream)
             if isinstance(sink, EventSink):
                 sink.count_mapped(count)
             else:  # counted when its SCHEMA (in this chunk's segment, handled next) makes the sink
                 self._uncounted[stream] = self._uncounted.get(stream, 0) + count
+
+    def _non_finite_seen(self, line: int, stream: str, record: dict[str, t.Any]) -> None:
+        self._non_finite_found(f"input line {line}", stream, record)
+
+    def _non_finite_found(self, where: str, stream: str, record: dict[str, t.Any]) -> None:
+        """NaN and infinities in a record: JSON has no such numbers, so they are written as
+        null; counted, and the first of each field named (the reader saw one; see codec.py)."""
+        stats = self._started_writer().stats
+        for path, text in non_finite_paths(record):
+            stats.non_finite_numbers += 1
+            key = (stream, path)
+            if key in self._non_finite_warned or len(self._non_finite_warned) >= _NON_FINITE_WARNINGS:
+                continue
+            self._non_finite_warned.add(key)
+            self.logger.warning(
+                "%s: stream '%s' field '%s' holds %s, which JSON has no number for: written as null (counted as "
+                "non_finite_numbers in the run summary; further ones of this field are not logged)",
+                where,
+                stream,
+                path,
+                text,
+            )
 
     def _reader(self) -> MessageReader:
         return t.cast(MessageReader, self.message_reader)
@@ -460,6 +519,7 @@ class TargetKinesis(Target):
                 self._reader().finish_read()
             self.drain_all(is_endofpipe=True)
             self._writer.flush()
+            self._raise_if_nothing_routed()
         except _BAD_INPUT as exc:
             error = self._input_error(exc)
             self._draining = True
@@ -494,9 +554,20 @@ class TargetKinesis(Target):
         self._writer.close()
         if self._metrics is not None:
             self._metrics.log()
+        self._warn_about_configuration(failing)
         for line in self._writer.summary_lines():
             self.logger.info(line)
         self._close_dead_letters(failing)
+
+    def _warn_about_configuration(self, failing: BaseException | None) -> None:
+        """At the end: what the run showed of the configuration (routing keys that matched no
+        stream, privacy paths that matched nothing), one WARNING each."""
+        if not isinstance(failing, NothingRoutedError):  # (that error says it all already)
+            for line in self._audit.warnings():
+                self.logger.warning(line)
+        writer = self._started_writer()
+        for line in writer.encoder.privacy.unmatched_paths(writer.stats):
+            self.logger.warning(line)
 
     def _close_dead_letters(self, failing: BaseException | None) -> None:
         """Write what is left of the dead letters, on a failure exit too.

@@ -252,6 +252,47 @@ def test_region_defaults_to_aws_region(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings(stream_name="s", region="ap-south-1").region == "ap-south-1"
 
 
+def test_region_follows_the_aws_cli_order(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """The setting, AWS_REGION, AWS_DEFAULT_REGION, the profile's region, then us-east-1."""
+    config_file = tmp_path / "config"
+    config_file.write_text(
+        "[default]\nregion = ap-northeast-1\n[profile analytics]\nregion = eu-west-2\n[profile bare]\n"
+    )
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config_file))
+
+    def where(**config: object) -> tuple[str, str]:
+        s = settings(stream_name="s", **config)
+        return s.region, s.region_source
+
+    assert where(aws_profile="analytics") == ("eu-west-2", "profile 'analytics' of the AWS config file")
+    assert where() == ("ap-northeast-1", "profile 'default' of the AWS config file")
+    monkeypatch.setenv("AWS_PROFILE", "analytics")
+    assert where() == ("eu-west-2", "profile 'analytics' of the AWS config file")
+    assert where(aws_profile="bare") == ("us-east-1", "the default: no region setting, AWS_REGION or profile region")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "sa-east-1")
+    assert where(aws_profile="analytics") == ("sa-east-1", "the AWS_DEFAULT_REGION environment variable")
+    monkeypatch.setenv("AWS_REGION", "eu-north-1")
+    assert where(aws_profile="analytics") == ("eu-north-1", "the AWS_REGION environment variable")
+    assert where(region="us-west-2") == ("us-west-2", "setting 'region'")
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    with pytest.raises(ConfigError, match="setting 'aws_profile': profile 'nope' not found"):
+        where(aws_profile="nope")
+    monkeypatch.setenv("AWS_PROFILE", "gone")
+    with pytest.raises(ConfigError, match="the AWS_PROFILE environment variable: profile 'gone' not found"):
+        where()
+
+
+@pytest.mark.parametrize("setting", ["hash_fields", "exclude_fields"])
+def test_a_privacy_path_into_no_part_of_an_event_is_refused(setting: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        settings(stream_name="s", **{setting: ["traits.phone", "email"]})
+    assert str(refused.value).startswith(f"setting '{setting}': 'email' matches nothing")
+    assert str(refused.value).endswith("paths that would match: traits.email, properties.email, context.traits.email")
+
+
 def test_append_newline_overrides_the_service_default() -> None:
     s = settings(stream_name="s", append_newline=False)
     assert s.newline("firehose") is False

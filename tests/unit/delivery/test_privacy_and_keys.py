@@ -8,9 +8,10 @@ import random
 
 import pytest
 
-from target_kinesis.config.events import EventSpec
+from target_kinesis.config.events import EventSpec, privacy_path_problem
 from target_kinesis.delivery.partition_keys import PartitionKeys, clamp_key
 from target_kinesis.delivery.privacy import Privacy
+from target_kinesis.delivery.stats import RunStats
 from target_kinesis.events.event import Event
 from target_kinesis.events.mapper import EventMapper
 
@@ -39,7 +40,7 @@ def test_exclude_fields_removes_dotted_paths() -> None:
     e = event(
         {"type": "identify", "traits": {"email": "a@b.c", "name": "Ann"}, "context": {"ip": "1.2.3.4"}}, user_id="u"
     )
-    Privacy(exclude_fields=["traits.email", "context.ip"]).apply(e)
+    Privacy(exclude_fields=["traits.email", "context.ip"]).apply(e, RunStats())
     assert e.body["traits"] == {"name": "Ann"}
     assert e.body["context"] == {}
     assert e.body["userId"] == "u"
@@ -47,7 +48,7 @@ def test_exclude_fields_removes_dotted_paths() -> None:
 
 def test_exclude_top_level_and_deep_paths() -> None:
     e = event({"a": {"b": {"c": 1, "d": 2}}, "top": 1}, user_id="u")
-    Privacy(exclude_fields=["top", "a.b.c"]).apply(e)
+    Privacy(exclude_fields=["top", "a.b.c"]).apply(e, RunStats())
     assert "top" not in e.body
     assert e.body["a"] == {"b": {"d": 2}}
 
@@ -55,7 +56,7 @@ def test_exclude_top_level_and_deep_paths() -> None:
 def test_exclude_missing_path_changes_nothing() -> None:
     body = {"type": "track", "properties": {"x": 1}, "list": [1, 2]}
     e = event(copy.deepcopy(body), user_id="u")
-    Privacy(exclude_fields=["traits.email", "properties.x.y", "list.0", "nothing"]).apply(e)
+    Privacy(exclude_fields=["traits.email", "properties.x.y", "list.0", "nothing"]).apply(e, RunStats())
     assert e.body == {"messageId": "m-1", "userId": "u", **body}
 
 
@@ -64,14 +65,14 @@ def test_exclude_missing_path_changes_nothing() -> None:
 
 def test_hash_fields_replace_value_by_sha256_of_trimmed_lower_cased_text() -> None:
     e = event({"type": "identify", "traits": {"email": "  Alice@Example.COM \n", "name": "Ann"}}, user_id="u")
-    Privacy(hash_fields=["traits.email"]).apply(e)
+    Privacy(hash_fields=["traits.email"]).apply(e, RunStats())
     assert e.body["traits"]["email"] == sha("alice@example.com")
     assert e.body["traits"]["name"] == "Ann"
 
 
 def test_hash_is_hex_sha256() -> None:
     e = event({"properties": {"phone": "+1 555 0100"}}, user_id="u")
-    Privacy(hash_fields=["properties.phone"]).apply(e)
+    Privacy(hash_fields=["properties.phone"]).apply(e, RunStats())
     value = e.body["properties"]["phone"]
     assert len(value) == 64
     assert int(value, 16) >= 0
@@ -82,27 +83,27 @@ def test_hash_of_same_value_in_different_case_is_equal() -> None:
     a = event({"traits": {"email": "BOB@x.io"}}, user_id="u")
     b = event({"traits": {"email": " bob@X.IO"}}, user_id="u")
     privacy = Privacy(hash_fields=["traits.email"])
-    privacy.apply(a)
-    privacy.apply(b)
+    privacy.apply(a, RunStats())
+    privacy.apply(b, RunStats())
     assert a.body["traits"]["email"] == b.body["traits"]["email"]
 
 
 def test_hash_of_a_number_hashes_its_text() -> None:
     e = event({"traits": {"zip": 12345}}, user_id="u")
-    Privacy(hash_fields=["traits.zip"]).apply(e)
+    Privacy(hash_fields=["traits.zip"]).apply(e, RunStats())
     assert e.body["traits"]["zip"] == sha("12345")
 
 
 def test_hash_missing_path_creates_nothing() -> None:
     e = event({"traits": {"name": "Ann"}}, user_id="u")
-    Privacy(hash_fields=["traits.email", "properties.email"]).apply(e)
+    Privacy(hash_fields=["traits.email", "properties.email"]).apply(e, RunStats())
     assert e.body["traits"] == {"name": "Ann"}
     assert "properties" not in e.body
 
 
 def test_exclude_and_hash_together() -> None:
     e = event({"traits": {"email": "A@B.C", "ssn": "123"}}, user_id="u")
-    Privacy(exclude_fields=["traits.ssn"], hash_fields=["traits.email"]).apply(e)
+    Privacy(exclude_fields=["traits.ssn"], hash_fields=["traits.email"]).apply(e, RunStats())
     assert e.body["traits"] == {"email": sha("a@b.c")}
 
 
@@ -116,7 +117,7 @@ def test_nested_dicts_shared_with_the_record_are_not_mutated() -> None:
     # The event's nested dict is the record's own object (shallow copy of fields).
     assert e.body["traits"]["address"] is record["address"]
     Privacy(exclude_fields=["traits.address.zip", "traits.address.geo.lat"], hash_fields=["traits.address.city"]).apply(
-        e
+        e, RunStats()
     )
     assert e.body["traits"]["address"] == {"city": sha("paris"), "geo": {}}
     assert record == original
@@ -127,7 +128,7 @@ def test_fan_out_events_of_one_record_do_not_affect_each_other() -> None:
     mapper = EventMapper("users", EventSpec(type="identify"), key_properties=("id",))
     first = mapper.map(record)
     second = mapper.map(record)
-    Privacy(exclude_fields=["traits.profile.email"]).apply(first)
+    Privacy(exclude_fields=["traits.profile.email"]).apply(first, RunStats())
     assert first.body["traits"]["profile"] == {"name": "Ann"}
     assert second.body["traits"]["profile"] == {"email": "a@b.c", "name": "Ann"}
 
@@ -135,7 +136,7 @@ def test_fan_out_events_of_one_record_do_not_affect_each_other() -> None:
 def test_removing_library_version_does_not_change_later_events() -> None:
     privacy = Privacy(exclude_fields=["context.library.version"], hash_fields=["context.library.name"])
     first = identify({"id": 1, "userId": "u"})
-    privacy.apply(first)
+    privacy.apply(first, RunStats())
     assert first.body["context"]["library"] == {"name": sha("target-kinesis")}
     later = identify({"id": 2, "userId": "u"})
     assert later.body["context"]["library"]["name"] == "target-kinesis"
@@ -225,7 +226,7 @@ def test_partition_key_user_id_with_neither_id_falls_back_to_message_id() -> Non
 def test_partition_key_is_read_after_hashing() -> None:
     # A hashed userId must not leak into the partition key in clear text.
     e = event({}, user_id="Bob@Example.com")
-    Privacy(hash_fields=["userId"]).apply(e)
+    Privacy(hash_fields=["userId"]).apply(e, RunStats())
     assert PartitionKeys("userId").key_for(e) == sha("bob@example.com")
 
 
@@ -245,3 +246,42 @@ def test_clamp_key_limits() -> None:
     # Stable: the same long key always lands on the same shard.
     assert clamp_key("x" * 1000) == clamp_key("x" * 1000)
     assert clamp_key("x" * 1000) != clamp_key("y" * 1000)
+
+
+# -- paths that match nothing (SPEC: a privacy path never lets a value through silently) -------------
+
+
+@pytest.mark.parametrize(
+    ("path", "meant"),
+    [
+        ("email", "traits.email, properties.email, context.traits.email"),
+        ("address.city", "traits.address.city, properties.address.city, context.traits.address.city"),
+        ("Traits.email", "traits.email"),
+        ("userid", "userId"),
+    ],
+)
+def test_a_path_into_no_part_of_an_event_is_refused_naming_what_would_match(path: str, meant: str) -> None:
+    problem = privacy_path_problem("hash_fields", path)
+    assert problem is not None
+    assert problem.startswith(f"setting 'hash_fields': '{path}' matches nothing")
+    assert problem.endswith(f"paths that would match: {meant}")
+
+
+@pytest.mark.parametrize("path", ["traits.email", "context.ip", "userId", "UserIdentities.Email", "properties"])
+def test_paths_into_an_event_are_accepted(path: str) -> None:
+    assert privacy_path_problem("exclude_fields", path) is None
+
+
+def test_a_path_that_matched_nothing_in_events_it_applies_to_is_reported() -> None:
+    privacy = Privacy(exclude_fields=["traits.ssn", "properties.card"], hash_fields=["traits.email"])
+    stats = RunStats()
+    for n in range(3):
+        privacy.apply(identify({"id": n, "userId": f"u{n}", "email": "A@B.C"}), stats)
+    assert stats.privacy_matched == {"hash_fields:traits.email": 3}
+    assert stats.privacy_types == {"identify": 3}
+    lines = list(privacy.unmatched_paths(stats))
+    # properties.* applies to track/page/screen events: none was sent, so nothing to say about it.
+    assert lines == [
+        "exclude_fields path 'traits.ssn' matched nothing in the 3 identify event(s) sent: no value was removed; "
+        "check the path against what lands in the stream (target-kinesis-tail shows it)"
+    ]

@@ -107,7 +107,8 @@ def test_unmapped_and_anonymous_are_counted_not_sent():
     lines = list(writer.summary_lines())
     assert any(line.startswith("summary kinesis:k: records_sent=1 ") for line in lines)
     assert lines[-1] == (
-        "summary events: read=3 unmapped=1 dropped_anonymous=1 key_fallbacks=0 timestamp_fallbacks=0 handed_back=0"
+        "summary events: read=3 unmapped=1 dropped_anonymous=1 key_fallbacks=0 timestamp_fallbacks=0 ids_not_text=0 "
+        "non_finite_numbers=0 handed_back=0"
         " elapsed_seconds=0.000 records_per_second=0.0"  # no (fake) time passed: no rate
     )
 

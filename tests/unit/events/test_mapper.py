@@ -667,3 +667,22 @@ def test_deterministic_id_is_a_standard_uuid5() -> None:
 
     parts = ("orders", [7], {"total": 1.5, "name": "é"})
     assert deterministic_id(*parts) == str(uuid.uuid5(NAMESPACE, canonical(parts).decode()))
+
+
+# -- ids that are objects or lists ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [{"id": 7}, [7], []])
+def test_a_user_id_that_is_an_object_or_list_is_no_id_and_is_flagged(value: object) -> None:
+    event = mapper("users", type="identify").map({"id": 1, "userId": value})
+    assert "userId" not in event.body and event.user_id is None
+    assert event.body["anonymousId"] == event.anonymous_id, "anonymous, as the SPEC gives an event without a user"
+    assert event.id_not_text
+    raw = mapper("raw", type="passthrough").map({"type": "track", "event": "E", "userId": value, "anonymousId": "a"})
+    assert "userId" not in raw.body and raw.body["anonymousId"] == "a" and raw.id_not_text
+
+
+def test_ids_that_are_text_numbers_or_missing_are_not_flagged() -> None:
+    for record in ({"id": 1, "userId": "u"}, {"id": 1, "userId": 42}, {"id": 1}, {"id": 1, "userId": None}):
+        assert not mapper("users", type="identify").map(record).id_not_text
+    assert mapper("a", anonymous_id_field="anon").map({"id": 1, "anon": {"x": 1}}).id_not_text

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 import types
 from decimal import Decimal
 
 import pytest
 
 from target_kinesis.records import codec as codec_module
-from target_kinesis.records.codec import message_problem, parse_line
+from target_kinesis.records.codec import (
+    MAX_INTEGER_DIGITS,
+    keep_long_integers,
+    message_problem,
+    non_finite_paths,
+    parse_line,
+)
 
 # -- parse_line -------------------------------------------------------------------------------------
 
@@ -103,3 +110,43 @@ def test_parse_line_rejects_what_is_not_a_json_object(line: str) -> None:
 def test_message_problem(message: dict, problem: str | None) -> None:
     found = message_problem(message)
     assert (found is None) if problem is None else (found is not None and problem in found), found
+
+
+# -- numbers JSON has no words for, and integers longer than Python reads by default -------------------
+
+
+def test_nan_and_infinities_are_read_and_reported() -> None:
+    seen: list[str] = []
+    message = parse_line(
+        b'{"type":"RECORD","stream":"s","record":{"a":NaN,"b":[1,Infinity],"c":{"d":-Infinity}}}', seen.append
+    )
+    assert seen == ["NaN", "Infinity", "-Infinity"]
+    assert list(non_finite_paths(message["record"])) == [("a", "NaN"), ("b[1]", "Infinity"), ("c.d", "-Infinity")]
+
+
+def test_a_non_finite_hook_may_refuse_the_line() -> None:
+    def refuse(name: str) -> None:
+        raise ValueError(f"{name} refused")
+
+    with pytest.raises(ValueError, match="NaN refused"):
+        parse_line(b'{"x":NaN}', refuse)
+    assert parse_line(b'{"x":1.5}', refuse) == {"x": 1.5}, "an ordinary line never calls it"
+
+
+def test_integers_are_kept_exactly_up_to_the_documented_limit() -> None:
+    before = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(4300)  # Python's default (a target made earlier in this process raised it)
+    digits = "7" * 5000
+    try:
+        with pytest.raises(ValueError, match="4,300 digits, the most target-kinesis keeps exactly"):
+            parse_line(f'{{"n":{digits}}}'.encode())  # Python's own limit, until the target raises it
+        keep_long_integers()
+        assert parse_line(f'{{"n":{digits}}}'.encode())["n"] == int(digits)
+        too_long = "7" * (MAX_INTEGER_DIGITS + 1)
+        with pytest.raises(ValueError) as refused:
+            parse_line(f'{{"n":{too_long}}}'.encode())
+        assert str(refused.value) == (
+            f"an integer has more than {MAX_INTEGER_DIGITS:,} digits, the most target-kinesis keeps exactly"
+        )
+    finally:
+        sys.set_int_max_str_digits(before)

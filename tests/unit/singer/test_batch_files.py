@@ -14,10 +14,16 @@ def test_batch_records_read_plain_and_gzip(tmp_path) -> None:
     (tmp_path / "a.jsonl").write_text('{"id": 1}\n\n{"id": 2, "n": 12345678901234567890.5}\n')
     (tmp_path / "b.jsonl.gz").write_bytes(gzip.compress(b'{"id": 3}\n'))
     plain = list(batch_records("s", {"format": "jsonl"}, [(tmp_path / "a.jsonl").as_uri()]))
-    assert [(line, rec["id"]) for _, line, rec in plain] == [(1, 1), (3, 2)]
+    assert [(line, rec["id"]) for _, line, rec, _ in plain] == [(1, 1), (3, 2)]
     assert str(plain[1][2]["n"]) == "12345678901234567890.5", "numbers exact, as on RECORD lines"
     zipped = list(batch_records("s", {"format": "jsonl", "compression": "gzip"}, [(tmp_path / "b.jsonl.gz").as_uri()]))
-    assert [rec for _, _, rec in zipped] == [{"id": 3}]
+    assert [rec for _, _, rec, _ in zipped] == [{"id": 3}]
+
+
+def test_batch_records_say_which_hold_nan_or_infinity(tmp_path) -> None:
+    (tmp_path / "a.jsonl").write_text('{"id": 1, "x": NaN}\n{"id": 2, "x": 1.5}\n{"id": 3, "x": -Infinity}\n')
+    rows = list(batch_records("s", {"format": "jsonl"}, [(tmp_path / "a.jsonl").as_uri()]))
+    assert [(rec["id"], flagged) for _, _, rec, flagged in rows] == [(1, True), (2, False), (3, True)]
 
 
 @pytest.mark.parametrize(
