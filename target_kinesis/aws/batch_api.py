@@ -104,6 +104,9 @@ class Service(Protocol):
     #: AWS bills each record in units of this many bytes, rounded up (Kinesis PUT payload
     #: units, Firehose ingestion).
     billing_unit_bytes: int
+    #: How a stream's record limit can be raised, for the line about an oversized record
+    #: ("" when it cannot be).
+    raise_record_limit: str
 
     def record_size(self, data: bytes, key: str | None) -> int: ...
 

@@ -8,6 +8,7 @@ switched off: every retry is decided by `delivery/retry.py`, counted, and bounde
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,8 +25,8 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 from botocore.hooks import first_non_none_response
 
 from target_kinesis import __version__
-from target_kinesis.aws.errors import error_code
-from target_kinesis.errors import ConfigError, PreflightError
+from target_kinesis.aws.errors import RoleRefused, error_code
+from target_kinesis.errors import ConfigError
 from target_kinesis.log_safety import guard_logs, mask_secrets
 
 
@@ -63,6 +64,33 @@ def profile_region(profile: str | None) -> tuple[str | None, str]:
         origin = "setting 'aws_profile'" if profile else "the AWS_PROFILE environment variable"
         raise ConfigError(f"{origin}: profile '{name}' not found in the AWS config files") from None
     return (str(region) if region else None), name
+
+
+#: The code of an answer that is not AWS's (not its JSON), by HTTP status: a gateway's HTML
+#: page. 429 is a gateway's "slow down"; any other status keeps its number as the code.
+NOT_AWS_CODES = {200: "NotAnAwsAnswer", 429: "TooManyRequests"}
+
+
+class _OneLineRefreshWarning(logging.Filter):
+    """botocore logs a failed renewal of role credentials with its whole traceback (chained
+    exceptions). In the mandatory period the failure is raised on, and the run's error line
+    names the role and STS's refusal: the warning is dropped. In the advisory period botocore
+    carries on with the credentials it has: one line with the reason."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            if "mandatory" in record.getMessage():
+                return False
+            reason = (str(record.exc_info[1]).splitlines() or [""])[0]
+            record.msg, record.args = f"{record.getMessage()} ({reason})", ()
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _one_line_refresh_warnings() -> None:
+    credentials_logger = logging.getLogger("botocore.credentials")
+    if not any(isinstance(f, _OneLineRefreshWarning) for f in credentials_logger.filters):
+        credentials_logger.addFilter(_OneLineRefreshWarning())
 
 
 class _AssumedRoleCredentials(RefreshableCredentials):
@@ -119,7 +147,10 @@ class AwsClients:
         sts = base.client("sts", endpoint_url=self.access.endpoint_url, config=self.config)
         duration = self.access.role_session_duration_seconds
 
+        fetched = 0
+
         def fetch() -> dict[str, Any]:
+            nonlocal fetched
             params: dict[str, Any] = {
                 "RoleArn": self.access.role_arn,
                 "RoleSessionName": self.access.role_session_name,
@@ -131,10 +162,18 @@ class AwsClients:
                 answer = sts.assume_role(**params)["Credentials"]
             except (ClientError, BotoCoreError) as exc:
                 error = error_code(exc)
-                raise PreflightError(
-                    f"could not assume role {self.access.role_arn}: {error.code}: {error.message} "
-                    "(check the role's trust policy, the ExternalId and sts:AssumeRole permission)"
-                ) from exc
+                what = "renew the credentials of" if fetched else "assume"
+                if error.code == "ValidationError" and "DurationSeconds" in error.message:
+                    check = (
+                        f"lower setting 'role_session_duration_seconds' ({duration}) to at most the role's maximum "
+                        "session duration, or raise the role's MaxSessionDuration"
+                    )
+                else:
+                    check = "check the role's trust policy, the ExternalId and sts:AssumeRole permission"
+                raise RoleRefused(
+                    f"could not {what} role {self.access.role_arn}: {error.code}: {error.message}; {check}"
+                ) from None
+            fetched += 1
             mask_secrets((answer["SecretAccessKey"], answer["SessionToken"]))
             return {
                 "access_key": answer["AccessKeyId"],
@@ -156,6 +195,7 @@ class AwsClients:
         )
         core = botocore.session.Session()
         core._credentials = self._credentials  # the documented way boto3 has no public setter for
+        _one_line_refresh_warnings()
         return boto3.Session(botocore_session=core, region_name=self.access.region)
 
     # -- clients -------------------------------------------------------------------
@@ -206,18 +246,27 @@ class AwsClients:
         )
         # Otherwise the client's own HTTP session: same pool, proxies, TLS and time-outs.
         response = hooked if hooked is not None else client._endpoint.http_session.send(prepared)
+        status, content = response.status_code, response.content
         try:
-            answer = orjson.loads(response.content) if response.content else {}
+            answer = orjson.loads(content) if content else None
         except orjson.JSONDecodeError:
-            answer = {}
-        if response.status_code == 200 and isinstance(answer, dict):
+            answer = None
+        if status == 200 and isinstance(answer, dict):
             return answer
-        error = answer if isinstance(answer, dict) else {}
-        code = str(error.get("__type") or error.get("code") or response.status_code).rsplit("#", 1)[-1]
-        message = str(error.get("message") or error.get("Message") or "")
+        if isinstance(answer, dict):  # AWS's own error
+            code = str(answer.get("__type") or answer.get("code") or status).rsplit("#", 1)[-1]
+            message = str(answer.get("message") or answer.get("Message") or "")
+        elif content or status == 200:  # a page from something in between, or nothing where AWS answers
+            kind = str(response.headers.get("Content-Type") or "no content type").split(";", 1)[0].strip()
+            code = NOT_AWS_CODES.get(status, str(status))
+            message = (
+                f"{meta.endpoint_url} answered HTTP {status} with {kind if content else 'an empty body'}, "
+                "not as AWS does (a proxy or gateway in between?)"
+            )
+        else:
+            code, message = str(status), ""
         raise ClientError(
-            {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": response.status_code}},
-            target.rsplit(".", 1)[-1],
+            {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
         )
 
     def refresh_credentials(self) -> bool:

@@ -47,6 +47,7 @@ class FirehoseService:
     aggregation_max_bytes = LINES_MAX_BYTES
     aggregation_max_records: int | None = LINES_MAX_RECORDS
     billing_unit_bytes = INGESTION_UNIT_BYTES
+    raise_record_limit = ""  # 1,000 KiB a record, for every delivery stream
 
     @staticmethod
     def record_size(data: bytes, key: str | None) -> int:

@@ -51,6 +51,11 @@ class KinesisService:
     aggregation_max_bytes = kpl.DEFAULT_MAX_BYTES
     aggregation_max_records: int | None = None
     billing_unit_bytes = PUT_PAYLOAD_UNIT_BYTES
+    raise_record_limit = (
+        "a stream's record limit can be raised to 10 MiB (aws kinesis update-max-record-size --stream-arn ARN "
+        "--max-record-size-in-ki-b 10240); the target reads it at start-up and follows it, unless max_record_bytes "
+        "is set lower"
+    )
 
     @staticmethod
     def record_size(data: bytes, key: str | None) -> int:

@@ -213,7 +213,7 @@ class S3Sink:
                 return None
             except AwsCallFailed as exc:
                 error = exc.error
-            rule = classify(error.code, error.status)
+            rule = classify(error.code, error.status, error.message)
             if rule.action is Action.FATAL or attempt >= self._retries.max_retries:
                 return error
             if rule.action is Action.REFRESH and self._refresh is not None:

@@ -37,7 +37,7 @@ from target_kinesis.delivery.dead_letters import DeadLetters
 from target_kinesis.delivery.encoding import Encoded
 from target_kinesis.delivery.flow import DestinationFlow
 from target_kinesis.delivery.pacing import PacedBatcher, PacedKeyedBatcher
-from target_kinesis.delivery.retry import Action, backoff_delays, classify
+from target_kinesis.delivery.retry import Action, backoff_delays, classify, stall_hint
 from target_kinesis.delivery.shards import ShardMap
 from target_kinesis.delivery.stats import DestinationStats
 from target_kinesis.errors import DeliveryError, InputError
@@ -527,8 +527,7 @@ class Producer:
                 held,
                 "ThroughputStalled",
                 f"nothing accepted for {idle:.0f} s (stall_timeout_seconds) at {where}; refused: {refused}",
-                "the stream is full: add shards or switch it to on-demand mode, lower rate_limit_percent of the "
-                "other producers, or pack more events per record (aggregation)",
+                stall_hint(self.flow.stats.refused),
             )
         finally:
             self._cond.acquire()
@@ -537,9 +536,13 @@ class Producer:
         """`packed`: `wire` holds the record's bytes as they are (a destination that packs)."""
         where = f"{self.destination.service} stream '{self.destination.stream}'"
         if self._on_oversized == "fail":
+            raisable = (
+                self.service.raise_record_limit if self.max_record_bytes < self.service.limits.max_record_bytes else ""
+            )
             raise OversizedRecordError(
                 f"record of {size} bytes for {where} is above max_record_bytes ({self.max_record_bytes}); "
-                "set on_oversized_record to skip or dead_letter to continue past it",
+                "set on_oversized_record to skip or dead_letter to continue past it"
+                + (f", or: {raisable}" if raisable else ""),
                 position,
             )
         if self._on_oversized == "dead_letter":
@@ -603,12 +606,11 @@ class Producer:
                 error = error_code(exc)
                 code, message, status = error.code, error.message, error.status
                 self.stats.add(calls=1, calls_failed=1, call_micros=int((self._clock() - sent_at) * 1e6))
-                rule = classify(code, status)
+                rule = classify(code, status, message)
                 if self._for_capacity(code, rule.throttle):
                     self._back_in_line(remaining, code, offered=None, sent_at=sent_at)
                     return
-                if rule.action is Action.REFRESH and not self._refresh_credentials():
-                    self._fail(remaining, code, message, _STATIC_EXPIRED, attempt)
+                if rule.action is Action.REFRESH and not self._renewed(remaining, code, message, attempt):
                     return
                 if rule.action is Action.FATAL or attempt > self._max_retries:
                     self._fail(remaining, code, message, rule.hint or "retries exhausted", attempt)
@@ -636,7 +638,7 @@ class Producer:
             if len(refused) < len(remaining):
                 refused_ids = {id(entry) for entry, _ in refused}
                 self._accepted([entry for entry in remaining if id(entry) not in refused_ids])
-            rules = [(entry, error, classify(error.code)) for entry, error in refused]
+            rules = [(entry, error, classify(error.code, None, error.message)) for entry, error in refused]
             capacity = [(e, err) for e, err, r in rules if self._for_capacity(err.code, r.throttle)]
             if capacity:
                 self._back_in_line([e for e, _ in capacity], capacity[0][1].code, offered=remaining, sent_at=sent_at)
@@ -655,9 +657,10 @@ class Producer:
                     attempt,
                 )
                 return
-            if any(r.action is Action.REFRESH for _, _, r in rules) and not self._refresh_credentials():
-                expired = next(e for _, e, r in rules if r.action is Action.REFRESH)
-                self._fail([entry for entry, _ in refused], expired.code, expired.message, _STATIC_EXPIRED, attempt)
+            expired = next((e for _, e, r in rules if r.action is Action.REFRESH), None)
+            if expired is not None and not self._renewed(
+                [entry for entry, _ in refused], expired.code, expired.message, attempt
+            ):
                 return
             first = refused[0][1]
             throttled = any(r.throttle for _, _, r in rules)
@@ -666,6 +669,19 @@ class Producer:
             if self._abandon.wait(next(delays)):
                 self._abandoned(remaining)
                 return
+
+    def _renewed(self, entries: list[Entry], code: str, message: str, attempt: int) -> bool:
+        """After ExpiredToken: refresh the credentials; False, the records failed, when they
+        cannot be (static keys, or STS refusing to renew the role's session)."""
+        try:
+            if self._refresh_credentials():
+                return True
+        except Exception as exc:  # STS's refusal (aws.errors.RoleRefused), as any AWS error
+            error = error_code(exc)
+            self._fail(entries, error.code, error.message, classify(error.code, error.status).hint, attempt)
+            return False
+        self._fail(entries, code, message, _STATIC_EXPIRED, attempt)
+        return False
 
     def _for_capacity(self, code: str, throttle: bool) -> bool:
         """A refusal for throughput (sent again when there is room) rather than a fault."""

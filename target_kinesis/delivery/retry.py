@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import backoff
 
+from target_kinesis.aws.errors import ASSUME_ROLE_REFUSED, clock_skew
+
 
 class Action(enum.Enum):
     RETRY = "retry"
@@ -29,6 +31,8 @@ class ErrorRule:
     action: Action
     throttle: bool = False
     hint: str = ""
+    #: For a throttle: what to do when it never clears (the stall line's advice).
+    stall_hint: str = ""
 
 
 _RETRY = ErrorRule(Action.RETRY)
@@ -40,6 +44,12 @@ _INVALID = (
     "stream's limits, the partition_key values and the stream name"
 )
 _KMS = "check that the role may use the stream's KMS key (kms:GenerateDataKey) and that the key is enabled"
+#: A stream that accepts nothing for stall_timeout_seconds, refused for its shards' capacity.
+STREAM_FULL = (
+    "the stream is full: add shards or switch it to on-demand mode, lower rate_limit_percent of the "
+    "other producers, or pack more events per record (aggregation)"
+)
+_NOT_AWS = "check endpoint_url, and any proxy or gateway between the target and AWS (HTTPS_PROXY, a VPC endpoint)"
 
 #: AWS error code -> what we do. Codes are the same at request level and in the per-record
 #: ErrorCode of a PutRecords / PutRecordBatch answer.
@@ -49,17 +59,37 @@ ERROR_RULES: dict[str, ErrorRule] = {
     "ThrottlingException": _THROTTLE,
     "Throttling": _THROTTLE,
     "LimitExceededException": _THROTTLE,
-    "KMSThrottlingException": _THROTTLE,
+    "KMSThrottlingException": ErrorRule(
+        Action.RETRY,
+        throttle=True,
+        stall_hint=(
+            "AWS KMS refused the stream's encryption requests for the KMS request quota of the key's account "
+            "and region, which every user of KMS keys there shares (adding shards does not help): raise the quota "
+            "'Cryptographic operations (symmetric) request rate' in Service Quotas, or find what else uses KMS "
+            "that fast"
+        ),
+    ),
     "RequestLimitExceeded": _THROTTLE,
     "SlowDown": _THROTTLE,
+    # HTTP 429 from a gateway or proxy in between (aws/clients.py names it).
+    "TooManyRequests": _THROTTLE,
     # Transient faults on AWS's side.
     "InternalFailure": _RETRY,
     "InternalFailureException": _RETRY,
     "InternalServerError": _RETRY,
-    "ServiceUnavailableException": _RETRY,
+    # Also Firehose's per-record "Slow down." (its capacity code: aws/firehose.py).
+    "ServiceUnavailableException": ErrorRule(
+        Action.RETRY,
+        stall_hint=(
+            "the delivery stream is at its quota: ask for a higher Firehose quota (Service Quotas), lower "
+            "rate_limit_percent or max_bytes_per_second of the other producers, or pack events (aggregation: lines)"
+        ),
+    ),
     "ServiceUnavailable": _RETRY,
     "RequestTimeout": _RETRY,
     "RequestTimeoutException": _RETRY,
+    # An answer that is not AWS's (an HTML page with 200): maybe a passing fault in between.
+    "NotAnAwsAnswer": ErrorRule(Action.RETRY, hint=_NOT_AWS),
     # Firehose answers this while a delivery stream is being updated.
     "ResourceInUseException": _RETRY,
     # Connection-level failures (no HTTP answer at all); the request may or may not have
@@ -70,6 +100,10 @@ ERROR_RULES: dict[str, ErrorRule] = {
     # Credentials.
     "ExpiredTokenException": _REFRESH,
     "ExpiredToken": _REFRESH,
+    # STS refused to renew the role's session mid-run (its message says why and what to check).
+    ASSUME_ROLE_REFUSED: ErrorRule(
+        Action.FATAL, hint="no credentials to send with: re-run from the last STATE once STS accepts again"
+    ),
     # The signature's time is too old: usually a machine clock that is off by minutes.
     "RequestExpired": ErrorRule(
         Action.RETRY, hint="check the machine's clock (request signatures expire after 5 minutes)"
@@ -100,19 +134,40 @@ ERROR_RULES: dict[str, ErrorRule] = {
 }
 
 
-def classify(code: str, http_status: int | None = None) -> ErrorRule:
+def classify(code: str, http_status: int | None = None, message: str = "") -> ErrorRule:
     """The rule for an AWS error code; unknown codes are judged by the HTTP status.
 
     An unknown 5xx is AWS's fault and retried; an unknown 4xx is ours and stops the run,
-    because retrying a request AWS considers wrong only delays the operator's fix.
-    Unknown per-record codes (no status) are retried: the retry budget still bounds them.
+    because retrying a request AWS considers wrong only delays the operator's fix; but an
+    unknown 429 (a gateway's "slow down") is throttling. Unknown per-record codes (no status)
+    are retried: the retry budget still bounds them. `message`: AWS's own text, where it tells
+    the real cause apart (a signature refused for the machine's clock, not the key).
     """
+    if code in _SIGNATURE_CODES and (skew := clock_skew(message)) is not None:
+        return ErrorRule(Action.FATAL, hint=skew)
     rule = ERROR_RULES.get(code)
     if rule is not None:
         return rule
+    if http_status == 429:
+        return _THROTTLE
     if http_status is None or http_status >= 500:
         return _RETRY
     return ErrorRule(Action.FATAL, hint=f"AWS answered HTTP {http_status}")
+
+
+#: Codes AWS answers a signature with, whose message may say the clock is off.
+_SIGNATURE_CODES = frozenset({"InvalidSignatureException", "SignatureDoesNotMatch", "RequestExpired"})
+
+
+def stall_hint(refused: dict[str, int]) -> str:
+    """What to do about a destination that accepted nothing for stall_timeout_seconds: the
+    advice of the code that refused most, else the stream is full."""
+    for code, _ in sorted(refused.items(), key=lambda item: -item[1]):
+        hint = ERROR_RULES.get(code, _THROTTLE).stall_hint
+        if hint:
+            return hint
+        break
+    return STREAM_FULL
 
 
 def backoff_delays(base: float, cap: float) -> Iterator[float]:

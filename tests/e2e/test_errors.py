@@ -142,6 +142,7 @@ def test_oversized_record_policies(moto_server, tmp_path, processes):
     assert failed.returncode != 0
     line = _error_line(failed)
     assert "above max_record_bytes (2000)" in line and stream in line
+    assert "raised to 10 MiB (aws kinesis update-max-record-size" in line, "a Kinesis stream's limit can grow"
     assert "input line 3:" in line, "the line of the oversized record"
     assert failed.states == []
     assert [json.loads(r.data)["properties"]["id"] for r in read_kinesis(kinesis, stream)] == [1]

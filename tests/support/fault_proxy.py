@@ -15,9 +15,16 @@ Put calls only (PutRecord(s), PutRecordBatch), repeatably (``random.Random(seed)
   the client times out: the "response lost" case that makes a retry write duplicates).
 * ``fatal_error``: ``(status, code)`` answered to every Put call (e.g. AccessDenied).
 * ``expire_token_once_every``: every Nth Put call gets ExpiredTokenException.
+* ``put_answer`` = ``(status, content_type, body)``: answered to Put calls instead of
+  forwarding them (nothing stored), for the first ``put_answer_calls`` of them (None: all):
+  what a gateway or proxy in between answers (an HTML page with 429 or 200), or an AWS error
+  with a message of its own (a skewed clock's ``Signature expired``).
+* ``sts_error`` = ``(status, code, message)``: answered, as STS's XML error, to every
+  AssumeRole after the first ``sts_error_after`` (STS refusing a refresh mid-run, or
+  refusing DurationSeconds above the role's maximum).
 
-Precedence per Put call: fatal_error, then the token expiry, then a call failure, then
-record failures. Random draws are repeatable for a client that sends one call at a time;
+Precedence per Put call: fatal_error, then put_answer, then the token expiry, then a call
+failure, then record failures. Random draws are repeatable for a client that sends one call at a time;
 with concurrent callers, the arrival order (and so who gets which draw) can vary.
 
 Describe*, ListShards, GetRecords, S3 and STS calls always pass through untouched, and
@@ -117,6 +124,10 @@ class FaultConfig:
     fatal_error: tuple[int, str] | None = None
     expire_token_once_every: int | None = None
     session_seconds: float | None = None
+    put_answer: tuple[int, str, str] | None = None
+    put_answer_calls: int | None = None
+    sts_error: tuple[int, str, str] | None = None
+    sts_error_after: int = 0
 
     def __post_init__(self) -> None:
         for name in ("record_failure_rate", "call_failure_rate"):
@@ -304,6 +315,16 @@ def _error_response(status: int, code: str, message: str) -> _Response:
     return _Response(status, "", _json_headers(), body)
 
 
+def _sts_error_response(status: int, code: str, message: str) -> _Response:
+    """An STS (query protocol) error, as AWS answers it: XML."""
+    body = (
+        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+        f"<Code>{code}</Code><Message>{message}</Message></Error>"
+        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    ).encode()
+    return _Response(status, _reason(status), [("Content-Type", "text/xml")], body)
+
+
 def _json_headers() -> list[tuple[str, str]]:
     return [("Content-Type", JSON_CONTENT_TYPE), ("x-amzn-RequestId", str(uuid.uuid4()))]
 
@@ -472,6 +493,7 @@ class FaultProxy:
         self._records_forwarded = 0
         self._records_failed = 0
         self._put_calls = 0
+        self._assume_role_calls = 0
         self._requests: deque[RequestLogEntry] = deque(maxlen=self.log_limit)
         self._errors: list[str] = []
         # Access key id -> wall-clock expiry of the credentials we shortened.
@@ -555,6 +577,10 @@ class FaultProxy:
         try:
             action, params = _identify(handler.command, handler.path, handler.headers, body)
             self._log(action, params, handler.headers, body)
+            if action == "sts:AssumeRole" and self._sts_refuses():
+                assert self._config.sts_error is not None
+                handler.send(_sts_error_response(*self._config.sts_error))
+                return
             if action == "sts:AssumeRole" and self._config.session_seconds is not None:
                 handler.send(self._shorten_session(self._forward(handler, body), self._config.session_seconds))
                 return
@@ -568,6 +594,15 @@ class FaultProxy:
         except Exception as exc:  # a proxy bug must show up, not hang the client
             self._record_error(f"{handler.command} {handler.path}: {exc!r}")
             handler.send(_error_response(502, "ProxyError", repr(exc)))
+
+    def _sts_refuses(self) -> bool:
+        with self._lock:
+            self._assume_role_calls += 1
+            config = self._config
+            refuses = config.sts_error is not None and self._assume_role_calls > config.sts_error_after
+            if refuses:
+                self._faulted["sts_error"] += 1
+            return refuses
 
     def _log(self, action: str, params: dict[str, Any], headers: Any, body: bytes) -> None:
         if self.keep_bodies:
@@ -621,6 +656,10 @@ class FaultProxy:
                 fault = "expired_by_clock"
             elif config.fatal_error is not None:
                 fault = "fatal"
+            elif config.put_answer is not None and (
+                config.put_answer_calls is None or self._put_calls <= config.put_answer_calls
+            ):
+                fault = "canned"
             elif config.expire_token_once_every and self._put_calls % config.expire_token_once_every == 0:
                 fault = "expired_token"
             elif config.call_failure_rate > 0 and self._rng.random() < config.call_failure_rate:
@@ -670,7 +709,11 @@ class FaultProxy:
         body: bytes,
         record_count: int,
     ) -> None:
-        if fault == "fatal":
+        if fault == "canned":
+            assert config.put_answer is not None
+            status, content_type, text = config.put_answer
+            handler.send(_Response(status, _reason(status), [("Content-Type", content_type)], text.encode()))
+        elif fault == "fatal":
             assert config.fatal_error is not None
             status, code = config.fatal_error
             handler.send(_error_response(status, code, f"{code} (injected by FaultProxy)"))

@@ -105,3 +105,13 @@ def test_explain_kms_only_when_reading_encrypted_data() -> None:
 def test_explain_without_a_region_to_check() -> None:
     line = explain(AwsError("NoSuchBucket", ""), where="bucket 'b'", verb="read", needed="x", check=None)
     assert line == "bucket 'b' does not exist"
+
+
+def test_time_outs_name_the_endpoint() -> None:
+    assert (
+        error_code(ReadTimeoutError(endpoint_url=ENDPOINT)).message == f"no answer from {ENDPOINT} within read_timeout"
+    )
+    assert (
+        error_code(ConnectTimeoutError(endpoint_url=ENDPOINT)).message
+        == f"could not connect to {ENDPOINT} within connect_timeout"
+    )

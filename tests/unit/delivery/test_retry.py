@@ -13,7 +13,7 @@ import random
 import backoff
 import pytest
 
-from target_kinesis.delivery.retry import ERROR_RULES, Action, backoff_delays, classify
+from target_kinesis.delivery.retry import ERROR_RULES, STREAM_FULL, Action, backoff_delays, classify, stall_hint
 
 RETRY, REFRESH, FATAL = Action.RETRY, Action.REFRESH, Action.FATAL
 
@@ -28,6 +28,8 @@ EXPECTED: dict[str, tuple[Action, bool, tuple[str, ...]]] = {
     "Throttling": (RETRY, True, ()),
     "RequestLimitExceeded": (RETRY, True, ()),
     "SlowDown": (RETRY, True, ()),
+    # SPEC: HTTP 429 from anything in between is throttling.
+    "TooManyRequests": (RETRY, True, ()),
     # SPEC: transient faults are retried (not throttles).
     "InternalFailure": (RETRY, False, ()),
     "ServiceUnavailableException": (RETRY, False, ()),
@@ -37,6 +39,8 @@ EXPECTED: dict[str, tuple[Action, bool, tuple[str, ...]]] = {
     "RequestTimeout": (RETRY, False, ()),
     "RequestTimeoutException": (RETRY, False, ()),
     "ResourceInUseException": (RETRY, False, ()),  # Firehose stream being updated: transient
+    # An answer that is not AWS's (a gateway's page): maybe passing, retried, bounded.
+    "NotAnAwsAnswer": (RETRY, False, ()),
     # SPEC: connection errors and time-outs are retried.
     "ConnectionError": (RETRY, False, ()),
     "ReadTimeout": (RETRY, False, ()),
@@ -66,6 +70,8 @@ EXPECTED: dict[str, tuple[Action, bool, tuple[str, ...]]] = {
     "IncompleteSignature": (FATAL, False, ("signature",)),
     "MissingAuthenticationToken": (FATAL, False, ("credentials",)),
     "NoCredentials": (FATAL, False, ("credentials",)),
+    # STS refused to renew the role's session: nothing to sign with.
+    "AssumeRoleRefused": (FATAL, False, ("credentials", "STATE")),
 }
 
 # The codes the SPEC / issue list names as fatal; each must tell the operator what to check.
@@ -202,3 +208,41 @@ def test_backoff_never_exceeds_the_cap_even_for_a_large_base() -> None:
 def test_backoff_is_endless() -> None:
     # The producer asks for as many delays as max_retries allows (up to 100).
     assert len(list(itertools.islice(backoff_delays(0.1, 1.0), 150))) == 150
+
+
+# -- the real cause, where AWS's answer tells it ---------------------------------------------------------
+
+
+def test_an_unknown_429_is_throttling() -> None:
+    assert classify("429", 429).throttle
+    assert classify("SomethingNewException", 429).action is RETRY
+
+
+@pytest.mark.parametrize(
+    ("message", "words"),
+    [
+        (
+            "Signature expired: 20261207T010000Z is now earlier than 20261207T011000Z (20261207T011500Z - 5 min.)",
+            "the machine's clock is 15 minute(s) behind AWS's",
+        ),
+        (
+            "Signature not yet current: 20261207T014000Z is still later than 20261207T012000Z (20261207T011500Z + 5 min.)",
+            "the machine's clock is 25 minute(s) ahead of AWS's",
+        ),
+    ],
+)
+def test_a_signature_refused_for_the_clock_names_the_clock(message: str, words: str) -> None:
+    rule = classify("InvalidSignatureException", 400, message)
+    assert rule.action is FATAL
+    assert rule.hint.startswith(words) and "secret key" not in rule.hint
+    assert (
+        "secret key"
+        in classify("InvalidSignatureException", 400, "The request signature we calculated does not match").hint
+    )
+
+
+def test_a_stall_is_explained_by_what_refused_most() -> None:
+    assert stall_hint({"ProvisionedThroughputExceededException": 9}) == STREAM_FULL
+    assert stall_hint({}) == STREAM_FULL
+    assert "KMS request quota" in stall_hint({"KMSThrottlingException": 9, "ProvisionedThroughputExceededException": 1})
+    assert "delivery stream is at its quota" in stall_hint({"ServiceUnavailableException": 3})
