@@ -1433,6 +1433,8 @@ SCENARIOS: dict[str, Scenario] = {
             20_000,
             shards=2,
             pipelines=2,
+            min_efficiency=0.95,
+            max_refused=0.05,
         ),
         Scenario(
             "kinesis-kpl",
@@ -1450,6 +1452,7 @@ SCENARIOS: dict[str, Scenario] = {
             20_000,
             firehose_bytes_per_s=2**20,
             aggregation="lines",
+            max_refused=0.05,
             max_units_per_event=0.12,
         ),
     )

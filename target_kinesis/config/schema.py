@@ -63,7 +63,12 @@ AGGREGATIONS = ["none", "kpl", "lines"]
 
 PROPERTIES: dict[str, dict[str, Any]] = {
     # -- where to write
-    "region": _setting("string", "AWS region of the streams. Default: AWS_REGION, else us-east-1."),
+    "region": _setting(
+        "string",
+        "AWS region of the streams. Default, as the AWS CLI finds it: AWS_REGION, else AWS_DEFAULT_REGION, else "
+        "the region of the profile (aws_profile, else AWS_PROFILE, else default) in the AWS config file, else "
+        "us-east-1; the start-up line names the region and where it came from.",
+    ),
     "endpoint_url": _setting(
         "string",
         "Endpoint override for every AWS call, STS included (a local Kinesis-compatible server, a VPC endpoint).",
@@ -113,8 +118,15 @@ PROPERTIES: dict[str, dict[str, Any]] = {
     ),
     # -- record to event
     "events": _setting("object", EVENT_SPEC_DOC, properties={}, additionalProperties=True),
-    "exclude_fields": _names("Dotted paths removed from every finished event, e.g. traits.email."),
-    "hash_fields": _names("Dotted paths replaced by the hex SHA-256 of their trimmed, lower-cased value."),
+    "exclude_fields": _names(
+        "Dotted paths removed from every finished event, e.g. traits.email (a path must start with a field of "
+        "the event, or of a passthrough record: a path that cannot match is refused at start)."
+    ),
+    "hash_fields": _names(
+        "Dotted paths into every finished event (e.g. traits.email) replaced by the hex SHA-256 of their trimmed, "
+        "lower-cased value (a path must start with a field of the event, or of a passthrough record: a path that "
+        "cannot match is refused at start)."
+    ),
     "send_anonymous_users": _setting(
         "boolean", "When false, events without a userId are dropped (counted in the summary).", default=True
     ),

@@ -201,11 +201,13 @@ class Settings:
             raise ConfigError("setting 'external_id' is set without 'role_arn'")
         if not c["partition_key"].strip("."):
             raise ConfigError("setting 'partition_key' must name a field path, messageId or random")
-        for name in ("exclude_fields", "hash_fields"):
-            for path in c.get(name) or ():
-                problem = privacy_path_problem(name, path)
-                if problem:
-                    raise ConfigError(problem)
+        # A passthrough record keeps its own top-level fields, so any first part can match there.
+        if not any(spec.type == "passthrough" for spec in events.values()):
+            for name in ("exclude_fields", "hash_fields"):
+                for path in c.get(name) or ():
+                    problem = privacy_path_problem(name, path)
+                    if problem:
+                        raise ConfigError(problem)
         seconds = {name: _seconds(c, name) for name in (*SECONDS_SETTINGS, *TIMEOUT_SETTINGS)}
         for name in (*TIMEOUT_SETTINGS, "drain_timeout_seconds", "stall_timeout_seconds"):
             if seconds[name] <= 0:

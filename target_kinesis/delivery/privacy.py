@@ -5,7 +5,7 @@ Pure functions; the encoder applies them in this order: privacy, partition key, 
 A privacy path that matches nothing must never let a value through in clear silently:
 `hash_fields: ["email"]` (the path is `traits.email`) would hash nothing and send every
 email as it is. So a path must start with a field of a Segment event (checked at start-up,
-`config.events.privacy_path_problem`), and a valid path that matched nothing in a run that sent events it could
+`config.events.privacy_path_problem`, unless a passthrough mapping keeps a record's own fields), and a valid path that matched nothing in a run that sent events it could
 apply to is warned about at the end (`unmatched_paths`).
 """
 
@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from target_kinesis.config.events import EVENT_FIELDS
+from target_kinesis.config.events import EVENT_FIELDS, SPEC_TYPES
 from target_kinesis.delivery.stats import RunStats
 from target_kinesis.events.event import Event
 
@@ -100,7 +100,9 @@ class Privacy:
         for label, path in (*self._exclude, *self._hash):
             if stats.privacy_matched[label]:
                 continue
-            types = EVENT_FIELDS.get(path[0], frozenset())
+            # A first part that is no Segment field was let through for passthrough records,
+            # which can carry it whatever their type.
+            types = EVENT_FIELDS.get(path[0], SPEC_TYPES)
             sent = {kind: n for kind, n in sorted(stats.privacy_types.items()) if kind in types}
             if not sent:
                 continue

@@ -82,6 +82,20 @@ def test_paced_to_the_shards_nothing_lost_few_refused(endpoint, tmp_path, shards
     assert f"capacity kinesis:{stream}: {shards} shard(s)" in run.stderr
 
 
+@pytest.mark.parametrize("processes", [0, 2], ids=["one-process", "mapping-processes"])
+def test_a_burst_that_fits_a_second_of_the_shards_goes_in_full_calls(endpoint, tmp_path, processes):
+    """1,300 records into an idle 2-shard stream (2,000 records a second): AWS counts per second,
+    so they fit at once, in calls of 500 (3 calls; a fourth where a chunk boundary cuts a call)."""
+    stream = unique_name("burst")
+    endpoint.create_stream(stream, shards=2)
+    run = _run(endpoint, tmp_path, _orders(1300), stream_name=stream, mapping_processes=processes)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert _ids(_landed(endpoint, stream)) == Counter(range(1300))
+    stats = endpoint.stats(stream)
+    assert stats["refused"] == {}, stats
+    assert stats["calls"] <= 4, f"{stats['calls']} calls for 1,300 records"
+
+
 def test_per_key_order_holds_while_paced_and_refused(endpoint, tmp_path):
     """Another producer takes most of the shard, so records are refused, and per_key must hold."""
     stream = unique_name("order")

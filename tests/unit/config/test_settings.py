@@ -293,6 +293,16 @@ def test_a_privacy_path_into_no_part_of_an_event_is_refused(setting: str) -> Non
     assert str(refused.value).endswith("paths that would match: traits.email, properties.email, context.traits.email")
 
 
+def test_a_passthrough_mapping_lets_a_privacy_path_name_a_record_field() -> None:
+    # A passthrough record keeps its own top-level fields (user_id beside userId), so a path
+    # into one of them can match; the end-of-run warning still covers one that did not.
+    events = {"page_views": {"type": "passthrough", "user_id_field": "user_id"}}
+    s = settings(stream_name="s", events=events, exclude_fields=["user_id", "_sdc_stream"])
+    assert s.exclude_fields == ("user_id", "_sdc_stream")
+    with pytest.raises(ConfigError, match="'user_id' matches nothing"):
+        settings(stream_name="s", events={"page_views": {"type": "track"}}, exclude_fields=["user_id"])
+
+
 def test_append_newline_overrides_the_service_default() -> None:
     s = settings(stream_name="s", append_newline=False)
     assert s.newline("firehose") is False

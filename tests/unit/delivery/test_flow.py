@@ -19,15 +19,18 @@ from target_kinesis.delivery.batching import Column, Entry
 from target_kinesis.delivery.flow import (
     ACCEPTED_SHARE_KEPT,
     BURST_SECONDS,
+    CAUTIOUS_BURST_SECONDS,
     DECREASE,
     DECREASE_EVERY_SECONDS,
     DECREASE_FLOOR,
+    FIRST_ANSWER_SECONDS,
     FLOOR_BYTES_PER_SECOND,
     FLOOR_RECORDS_PER_SECOND,
     GROWTH_PER_SECOND,
     INCREASE_PER_SECOND,
     SLOW_START_MAX,
     SLOW_START_PER_SECOND,
+    STREAM_SAVED_UP_SECONDS,
     Budget,
     DestinationFlow,
     TokenBucket,
@@ -140,24 +143,47 @@ def test_a_map_read_again_gets_a_new_version_and_a_failure_says_why() -> None:
 # -- token buckets and budgets -----------------------------------------------------------------------
 
 
-def test_a_bucket_saves_up_a_short_burst_only() -> None:
+def test_a_bucket_saves_up_its_burst_only() -> None:
     bucket = TokenBucket(1000.0, now=0.0)
-    assert bucket.capacity == 1000 * BURST_SECONDS == 200
-    assert bucket.has(200, 0.0, divisible=True) and not bucket.has(201, 0.0, divisible=True)
-    bucket.take(200)
+    full = 1000 * BURST_SECONDS
+    assert bucket.capacity == full and 0.5 <= BURST_SECONDS <= 1.0
+    assert bucket.has(full, 0.0, divisible=True) and not bucket.has(full + 1, 0.0, divisible=True)
+    bucket.take(full)
     assert not bucket.has(1, 0.0)
     assert bucket.wait(100, 0.0) == pytest.approx(0.1)
     assert bucket.has(100, 0.1)
-    assert not bucket.has(201, 60.0, divisible=True), "an idle minute saves up no more than the burst"
-    bucket.take(150)
+    assert not bucket.has(full + 1, 60.0, divisible=True), "an idle minute saves up no more than the burst"
+    bucket.take(full - 50)
     assert not bucket.has(51, 60.0)
+    cautious = TokenBucket(1000.0, now=0.0, burst_seconds=CAUTIOUS_BURST_SECONDS)
+    assert cautious.capacity == 1000 * CAUTIOUS_BURST_SECONDS == 200
 
 
 def test_a_record_larger_than_the_burst_goes_when_the_bucket_is_full_and_leaves_debt() -> None:
     bucket = TokenBucket(1000.0, now=0.0)
     assert bucket.has(5000, 0.0)
     bucket.take(5000)
-    assert bucket.wait(1, 0.0) == pytest.approx(4.801)
+    assert bucket.wait(1, 0.0) == pytest.approx((5000 - 1000 * BURST_SECONDS + 1) / 1000)
+
+
+def test_a_budget_saves_up_less_once_refused_until_back_at_its_ceiling() -> None:
+    # AWS takes a second's worth at once from an idle shard; a shard that refused is shared or
+    # hot, where a second saved up and sent at once would be refused (or taken from others).
+    clock = Clock()
+    budget = Budget(1000.0, 1_000_000.0, clock)
+    full = (1000 * BURST_SECONDS, 1_000_000 * BURST_SECONDS)
+    assert (budget.records.capacity, budget.size.capacity) == full
+    budget.refused(clock.now, accepted_share=0.5)
+    assert budget.records.capacity == pytest.approx(500 * CAUTIOUS_BURST_SECONDS)
+    clock.now += 5
+    budget.accepted(0, 0, clock.now)
+    assert not budget.at_ceiling and budget.records.burst_seconds == CAUTIOUS_BURST_SECONDS
+    clock.now += 100
+    budget.accepted(0, 0, clock.now)
+    assert budget.at_ceiling and (budget.records.capacity, budget.size.capacity) == full
+    assert Budget(None, None, clock, slow_start=True).size.burst_seconds == CAUTIOUS_BURST_SECONDS, (
+        "a capacity being learned is approached with short bursts"
+    )
 
 
 def test_a_budget_is_cut_by_the_share_accepted_and_grows_back_to_its_ceiling() -> None:
@@ -220,6 +246,44 @@ def test_slow_start_begins_at_the_smallest_stream_and_grows_until_refused() -> N
     assert budget.records.rate < settled * (1 + SLOW_START_PER_SECOND), "no longer growing by half a second"
 
 
+def test_the_refusal_ending_slow_start_learns_the_rate_less_what_the_stream_had_saved_up() -> None:
+    # A 1 MiB/s stream, idle before: it takes its saved-up second and then 1 MiB a second, so
+    # 2 s of slow start got ~3 MB through, then a call was refused by a quarter.
+    clock = Clock()
+    budget = Budget(None, None, clock, slow_start=True)
+    for _ in range(20):
+        clock.now += 0.1
+        budget.accepted(1, 150_000, clock.now)
+    probe = budget.size.rate
+    assert probe is not None and probe > 2_000_000
+    budget.refused(clock.now, accepted_share=0.75)
+    assert budget.size.rate == pytest.approx(
+        3_000_000 / (2 + STREAM_SAVED_UP_SECONDS) * ACCEPTED_SHARE_KEPT, rel=0.06
+    ), "what got through less the saved-up second, not 0.75 of the probe"
+    assert budget.records.rate == pytest.approx(FLOOR_RECORDS_PER_SECOND * 0.75), (
+        "records were not what the stream refused: cut from the floor, not to the 10 a second that went"
+    )
+
+
+def test_a_later_refusal_learns_at_most_the_rate_that_was_refused() -> None:
+    # What got through in the window includes what the stream saved up while we sent less:
+    # taken for its rate, it was passed again within a second of growing back.
+    clock = Clock()
+    budget = Budget(None, None, clock, slow_start=True)
+    budget.refused(clock.now, accepted_share=0.5)
+    clock.now += 1
+    for _ in range(20):  # 1.2 MB a second got through: more than the 0.5 MB/s the budget allowed
+        clock.now += 0.1
+        budget.accepted(1, 120_000, clock.now)
+    sending = budget.size.rate
+    assert sending is not None and sending < 1_000_000
+    budget.refused(clock.now, accepted_share=0.8)
+    assert budget.size.rate == pytest.approx(sending * ACCEPTED_SHARE_KEPT)
+    clock.now += 10
+    budget.accepted(1, 1, clock.now)
+    assert budget.size.rate < sending * 1.25, "grows back past it carefully, not quickly to 1.2 MB/s"
+
+
 def test_slow_start_is_bounded_while_a_slow_tap_leaves_it_untested() -> None:
     clock = Clock()
     budget = Budget(None, None, clock, slow_start=True)
@@ -267,12 +331,16 @@ def test_destination_budgets_per_shard_and_for_the_stream() -> None:
         bytes_per_second=None,
         clock=clock,
     )
-    assert flow.burst(0) == (60, 200_000), "the stream cap binds first"
-    assert flow.fits_all([(0, 60, 100)], 60, 100, clock.now)
-    assert not flow.fits_all([(0, 30, 50), (1, 31, 50)], 61, 100, clock.now), "a run above the burst is split"
-    assert flow.try_take(0, 60, 100, clock.now)
+    prove(flow)
+    burst = int(300 * BURST_SECONDS)
+    assert flow.burst(0) == (burst, 1_000_000 * BURST_SECONDS), "the stream cap binds first"
+    assert flow.fits_all([(0, burst, 100)], burst, 100, clock.now)
+    assert not flow.fits_all([(0, 100, 50), (1, burst - 99, 50)], burst + 1, 100, clock.now), (
+        "a run above the burst is split"
+    )
+    assert flow.try_take(0, burst, 100, clock.now)
     assert not flow.try_take(1, 1, 1, clock.now), "the stream's budget is spent, whichever shard"
-    assert flow.shards[1].records.has(200, clock.now), "...and the shard's is left whole"
+    assert flow.shards[1].records.has(1000 * BURST_SECONDS, clock.now), "...and the shard's is left whole"
     flow.refused("ProvisionedThroughputExceededException", 5, {1: (10, 5)}, None)
     assert flow.shards[1].records.rate == pytest.approx(1000 * 0.5), "cut by the share it accepted"
     assert flow.shards[0].records.rate == 1000, "only the shard that refused slows down"
@@ -308,13 +376,59 @@ def test_try_take_is_fits_then_take() -> None:
 
 def test_a_budget_idle_for_long_gives_its_burst_once() -> None:
     clock = Clock()
-    flow = shard_flow(clock, shards=1)  # 1,000 records a second: a burst of 200
+    flow = shard_flow(clock, shards=1)  # 1,000 records a second
+    full = int(1000 * BURST_SECONDS)
     clock.now += 5  # idle, full
-    assert flow.fits_all([(0, 200, 2_000)], 200, 2_000, clock.now)
-    flow.take_all([(0, 200, 2_000)], 200, 2_000)
+    assert flow.fits_all([(0, full, 10_000)], full, 10_000, clock.now)
+    flow.take_all([(0, full, 10_000)], full, 10_000)
     clock.now += 0.002  # 2 records' worth since
     assert flow.try_take(0, 2, 20, clock.now)
     assert not flow.try_take(0, 1, 10, clock.now), "the idle seconds were credited once, not again"
+
+
+def test_a_new_destination_doubles_what_it_sends_at_once_with_each_accepted_call() -> None:
+    # Its stream may be shared (a second pipeline started at the same time): a second's worth
+    # sent blind would be mostly refused. Each accepted call doubles what it may send at once.
+    clock = Clock()
+    flow = DestinationFlow(
+        ["s0", "s1"],
+        shard_records_per_second=1000,
+        shard_bytes_per_second=10**6,
+        records_per_second=None,
+        bytes_per_second=None,
+        clock=clock,
+    )
+    first = int(1000 * CAUTIOUS_BURST_SECONDS)
+    assert flow.try_take(0, first, 100, clock.now) and not flow.try_take(0, 1, 1, clock.now)
+    flow.refused("ProvisionedThroughputExceededException", 5, {1: (10, 5)}, None)
+    flow.accepted(first, 100)
+    assert flow.try_take(0, first, 100, clock.now) and not flow.try_take(0, 1, 1, clock.now), "doubled"
+    assert not flow.try_take(1, 1, 1, clock.now), "shard 1 refused: nothing more for it"
+    clock.now += 0.1
+    assert not flow.try_take(0, 1, 1, clock.now), "no refill while its next answer is awaited"
+    flow.accepted(first, 100)
+    rest = int(1000 * BURST_SECONDS) - 2 * first
+    assert flow.try_take(0, rest, 100, clock.now) and not flow.try_take(0, 1, 1, clock.now), "then the rest"
+    flow.accepted(first, 100)
+    assert not flow.try_take(0, 1, 1, clock.now), "its whole burst was given: nothing more but its refill"
+    clock.now += 0.1
+    assert flow.try_take(0, 100, 1, clock.now), "which runs again"
+    flow.reshard(["s0", "s2"])
+    assert not flow.try_take(1, first + 1, 1, clock.now) and flow.try_take(1, first, 1, clock.now)
+    flow.accepted(1, 1)
+    assert flow.try_take(1, first, 1, clock.now), "a new shard is proven by the acceptances after it"
+
+
+def test_a_new_budget_saves_up_nothing_more_while_its_first_answer_is_awaited() -> None:
+    # Else what refills meanwhile goes in calls of a few records each while the first one is out.
+    clock = Clock()
+    budget = Budget(1000.0, 1_000_000.0, clock)
+    assert budget.try_take(int(1000 * CAUTIOUS_BURST_SECONDS), 10, clock.now)
+    clock.now += FIRST_ANSWER_SECONDS / 2
+    assert not budget.fits(1, 1, clock.now)
+    clock.now += FIRST_ANSWER_SECONDS  # no answer came: it refills again, from the hold's end
+    assert budget.fits(int(1000 * FIRST_ANSWER_SECONDS / 2), 1, clock.now)
+    assert not budget.fits(int(1000 * FIRST_ANSWER_SECONDS / 2) + 2, 1, clock.now)
 
 
 def test_a_cut_shard_grows_back_through_the_destination_while_calls_are_accepted() -> None:
@@ -334,8 +448,14 @@ def test_a_cut_shard_grows_back_through_the_destination_while_calls_are_accepted
 # -- paced batches -----------------------------------------------------------------------------------
 
 
+def prove(flow: DestinationFlow) -> None:
+    """Calls answered until every budget holds its whole first burst (it doubles with each)."""
+    for _ in range(3):
+        flow.accepted(0, 0)
+
+
 def shard_flow(clock: Clock, shards: int = 2, rate: float = 1000) -> DestinationFlow:
-    return DestinationFlow(
+    flow = DestinationFlow(
         [f"s{i}" for i in range(shards)],
         shard_records_per_second=rate,
         shard_bytes_per_second=10**9,
@@ -343,6 +463,8 @@ def shard_flow(clock: Clock, shards: int = 2, rate: float = 1000) -> Destination
         bytes_per_second=None,
         clock=clock,
     )
+    prove(flow)
+    return flow
 
 
 def record(n: int, shard: int, seq: int | None = None) -> Entry:
@@ -375,24 +497,28 @@ def test_a_run_that_fits_goes_whole() -> None:
 
 def test_a_full_shard_waits_while_the_other_goes() -> None:
     clock = Clock()
-    batcher = PacedBatcher(500, 10**6, shard_flow(clock, rate=100), high_water=2000, clock=clock)  # 20-record burst
+    batcher = PacedBatcher(
+        500, 10**6, shard_flow(clock, rate=20 / BURST_SECONDS), high_water=2000, clock=clock
+    )  # 20-record burst
     batcher.add(run_of([0] * 30 + [1] * 10))
     first = batcher.pop_ready(force=False)
     assert first is not None
     assert sum(e.count for e in first) == 30, "20 of shard 0 (its burst) and all 10 of shard 1"
     assert batcher.waiting_for_capacity == 10
     assert batcher.pop_ready(force=True) is None, "nothing has budget yet"
-    assert batcher.next_ready_in() == pytest.approx(0.1)
-    clock.now += 0.1
+    assert batcher.next_ready_in() == pytest.approx(10 / (20 / BURST_SECONDS))
+    clock.now += 10 / (20 / BURST_SECONDS)
     second = batcher.pop_ready(force=False)
     assert second is not None and [e.wire for e in second] == [f"r{i}".encode() for i in range(20, 30)]
 
 
 def test_a_full_shard_holds_waiting_records_up_to_its_bound_then_the_caller_waits() -> None:
     clock = Clock()
-    batcher = PacedBatcher(500, 10**6, shard_flow(clock, rate=10), high_water=2000, clock=clock)  # burst of 2
-    bound = int(10 * WAITING_SECONDS)
-    for n in range(2 + bound - 1):
+    batcher = PacedBatcher(
+        500, 10**6, shard_flow(clock, rate=10 / BURST_SECONDS), high_water=2000, clock=clock
+    )  # burst of 10
+    bound = int(10 / BURST_SECONDS * WAITING_SECONDS)
+    for n in range(10 + bound - 1):
         batcher.add(record(n, 0))
     for n in range(2):  # the other shard's records still go (its burst)
         batcher.add(record(1000 + n, 1, seq=1000 + n))
@@ -408,7 +534,9 @@ def test_a_full_shard_holds_waiting_records_up_to_its_bound_then_the_caller_wait
 
 def test_records_refused_for_throughput_go_first_again() -> None:
     clock = Clock()
-    batcher = PacedBatcher(500, 10**6, shard_flow(clock, rate=15), high_water=2000, clock=clock)  # burst of 3
+    batcher = PacedBatcher(
+        500, 10**6, shard_flow(clock, rate=3 / BURST_SECONDS), high_water=2000, clock=clock
+    )  # burst of 3
     for n in range(5):
         batcher.add(record(n, 0))
     sent = batcher.pop_ready(force=True)
@@ -423,7 +551,7 @@ def test_records_refused_for_throughput_go_first_again() -> None:
 
 def test_drain_and_reshard_keep_input_order() -> None:
     clock = Clock()
-    batcher = PacedBatcher(500, 10**6, shard_flow(clock, rate=5), high_water=2000, clock=clock)  # one record each
+    batcher = PacedBatcher(500, 10**6, shard_flow(clock, rate=1), high_water=2000, clock=clock)  # one record each
     for n in range(6):
         batcher.add(record(n, n % 2))
     batcher.reshard(lambda entry: 0)
@@ -435,7 +563,7 @@ def test_drain_and_reshard_keep_input_order() -> None:
 
 def test_per_key_batches_skip_keys_whose_shard_is_full() -> None:
     clock = Clock()
-    batcher = PacedKeyedBatcher(500, 10**6, 2000, shard_flow(clock, rate=5), clock)  # burst of one record
+    batcher = PacedKeyedBatcher(500, 10**6, 2000, shard_flow(clock, rate=1), clock)  # burst of one record
     batcher.add(Entry(b"a1", "a", 10, 1, shard=0))
     batcher.add(Entry(b"a2", "a", 10, 2, shard=0))
     batcher.add(Entry(b"b1", "b", 10, 3, shard=0))
@@ -448,11 +576,11 @@ def test_per_key_batches_skip_keys_whose_shard_is_full() -> None:
     again = batcher.pop_ready(force=True)
     assert again is not None and [e.wire for e in again] == [b"b1"], "one record's budget: b was ready first"
     batcher.complete(again)
-    clock.now += 0.2
+    clock.now += 1
     third = batcher.pop_ready(force=True)
     assert third is not None and [e.wire for e in third] == [b"a1"], "a1 before a2: a key's order holds"
     batcher.complete(third)
-    clock.now += 0.2
+    clock.now += 1
     fourth = batcher.pop_ready(force=True)
     assert fourth is not None and [e.wire for e in fourth] == [b"a2"]
 

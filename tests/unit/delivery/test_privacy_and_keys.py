@@ -285,3 +285,14 @@ def test_a_path_that_matched_nothing_in_events_it_applies_to_is_reported() -> No
         "exclude_fields path 'traits.ssn' matched nothing in the 3 identify event(s) sent: no value was removed; "
         "check the path against what lands in the stream (target-kinesis-tail shows it)"
     ]
+
+
+def test_a_record_field_path_that_matched_nothing_in_passthrough_events_is_reported() -> None:
+    # Let through at start-up for passthrough records; any event type can carry it, so a run
+    # that sent events and found it in none says so.
+    privacy = Privacy(exclude_fields=["_sdc_stream"])
+    stats = RunStats()
+    privacy.apply(identify({"id": 1, "userId": "u1"}), stats)
+    assert [line.split(":")[0] for line in privacy.unmatched_paths(stats)] == [
+        "exclude_fields path '_sdc_stream' matched nothing in the 1 identify event(s) sent"
+    ]
