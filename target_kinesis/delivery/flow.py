@@ -369,15 +369,12 @@ class Budget:
         1 MiB/s stream's rate was learned at 1.5x it and passed again within seconds: with
         records of ~230 KB (`aggregation: lines`) one in seven was refused."""
         probed = self.slow_start
-        achieved = self._achieved(now)
         if probed:
             achieved = self._achieved(now, STREAM_SAVED_UP_SECONDS)
         else:  # what got through may hold what the stream saved up while we sent less: at most
             # what we were sending at (the rate that was refused)
-            achieved = (
-                min(achieved[0], self.records.rate or math.inf),
-                min(achieved[1], self.size.rate or math.inf),
-            )
+            records, size = self._achieved(now)
+            achieved = (min(records, self.records.rate or math.inf), min(size, self.size.rate or math.inf))
         self._found = achieved
         self.slow_start = False
         if not self.limited:
