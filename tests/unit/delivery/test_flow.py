@@ -16,7 +16,7 @@ import pytest
 import target_kinesis.delivery.shards as shards_module
 from target_kinesis.aws.errors import AwsCallFailed, AwsError
 from target_kinesis.delivery.batching import Column, Entry
-from target_kinesis.delivery.flow import (
+from target_kinesis.delivery.budget import (
     ACCEPTED_SHARE_KEPT,
     BURST_SECONDS,
     CAUTIOUS_BURST_SECONDS,
@@ -32,9 +32,9 @@ from target_kinesis.delivery.flow import (
     SLOW_START_PER_SECOND,
     STREAM_SAVED_UP_SECONDS,
     Budget,
-    DestinationFlow,
     TokenBucket,
 )
+from target_kinesis.delivery.flow import DestinationFlow
 from target_kinesis.delivery.pacing import WAITING_SECONDS, PacedBatcher, PacedKeyedBatcher, per_shard
 from target_kinesis.delivery.shards import ShardMap, ShardMapReader, hash_key_bytes
 
