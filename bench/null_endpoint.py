@@ -43,6 +43,9 @@ Usage::
     python bench/null_endpoint.py [PORT] [--shards N]   # PORT 0 or absent: any free port
 
 The first line printed on stdout is the chosen port number.
+
+One file (about 530 lines) on purpose: it runs as a child script by path, on the stdlib alone,
+so it imports nothing of the bench package and starts and answers with as little as possible.
 """
 
 from __future__ import annotations
