@@ -1,5 +1,9 @@
 """`target-kinesis-policy`: the least-privilege IAM documents for one target config.
 
+Kept one module above the ~450-line mark on purpose: it does one job (the documents for one
+config, and the command that prints them), and 67 of its lines are this docstring,
+which says what is granted and why next to the code that grants it.
+
     target-kinesis-policy --config config.json [--account-id ID] [--trusted-principal ARN]
                           [--describe] [--kms-key-arn [STREAM=]KEY ...]
                           [--permissions-only | --trust-only]
@@ -8,7 +12,7 @@ prints ``{"permissions_policy": {...}, "trust_policy": {...}}`` (or only one doc
 for ``aws iam create-policy --policy-document file://-`` / ``aws iam create-role
 --assume-role-policy-document``). Notes for the operator go to stderr.
 
-What is granted, and why (exactly the calls ``aws/kinesis.py``, ``aws/firehose.py`` and ``singer/target.py`` make):
+What is granted, and why (exactly the calls ``aws/kinesis.py``, ``aws/firehose.py`` and ``run/start.py`` make):
 
 * Kinesis destination: ``kinesis:PutRecords`` (the only write call, ``KinesisService.put``),
   ``kinesis:ListShards`` (the shard map the target paces itself by, read at start-up and after a

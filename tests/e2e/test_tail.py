@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from aws_kinesis_agg.aggregator import RecordAggregator
 
-from target_kinesis.tools.tail import (
+from target_kinesis.tools.tail_printing import (
     format_record,
 )
 from tests.support.readback import create_firehose_to_s3, create_kinesis_stream, read_kinesis, unique_name

@@ -18,23 +18,22 @@ from target_kinesis.aws import kpl
 from target_kinesis.aws.errors import error_code
 from target_kinesis.tools import tail
 from target_kinesis.tools.cli import ToolError
-from target_kinesis.tools.tail import (
-    Caller,
-    FirehoseTail,
-    KinesisTail,
-    Output,
-    bucket_from_arn,
-    config_service,
-    format_keyed,
-    format_record,
+from target_kinesis.tools.tail import config_service, tail_config
+from target_kinesis.tools.tail_decoding import (
     keyed_events,
-    kinesis_explainer,
     maybe_decompress,
     record_events,
     split_json_lines,
     split_object,
+)
+from target_kinesis.tools.tail_printing import Output, format_keyed, format_record
+from target_kinesis.tools.tail_reading import (
+    Caller,
+    FirehoseTail,
+    KinesisTail,
+    bucket_from_arn,
+    kinesis_explainer,
     static_prefix,
-    tail_config,
 )
 
 BIN = Path(__file__).resolve().parents[3] / ".venv" / "bin"
