@@ -15,6 +15,10 @@ from target_kinesis.errors import ConfigError
 EVENT_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 SPEC_TYPES = (*EVENT_TYPES, "passthrough", "audience")
 AUDIENCE_FORMATS = ("segment", "mparticle")
+#: `message_id`: what a derived messageId depends on. `content` (the default): stream, key
+#: properties and the record, so an updated row is a new event; `keys`: stream and key properties
+#: alone, so an updated row re-sent keeps its id and consumers drop it as a duplicate.
+MESSAGE_ID_RULES = ("content", "keys")
 
 _SEGMENT_TYPES = frozenset(EVENT_TYPES)
 #: The top-level fields of what the target writes, and the event types that carry each: the
@@ -87,6 +91,7 @@ class EventSpec:
     anonymous_id_field: str | None = None
     timestamp_field: str | None = None
     message_id_field: str | None = None
+    message_id: str = "content"
     group_id_field: str | None = None
     previous_id_field: str | None = None
     name_field: str | None = None
@@ -126,7 +131,7 @@ class EventSpec:
                 raise ConfigError(f"setting '{where}.{key}' must be a non-empty string")
             else:
                 values[key] = value
-        for key in ("type", "audience_format"):
+        for key in ("type", "audience_format", "message_id"):
             if key in values:
                 values[key] = values[key].lower()
         spec = cls(**values)
@@ -134,6 +139,8 @@ class EventSpec:
             raise ConfigError(f"setting '{where}.type' must be one of {', '.join(SPEC_TYPES)}")
         if spec.audience_format not in AUDIENCE_FORMATS:
             raise ConfigError(f"setting '{where}.audience_format' must be one of {', '.join(AUDIENCE_FORMATS)}")
+        if spec.message_id not in MESSAGE_ID_RULES:
+            raise ConfigError(f"setting '{where}.message_id' must be one of {', '.join(MESSAGE_ID_RULES)}")
         if spec.type == "audience" and not (spec.audience_field and spec.member_field):
             raise ConfigError(f"setting '{where}': type audience needs audience_field and member_field")
         if spec.include_fields is not None and spec.exclude_fields is not None:

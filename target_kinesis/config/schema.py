@@ -53,7 +53,8 @@ def _names(description: str) -> dict[str, Any]:
 EVENT_SPEC_DOC = (
     "Object keyed by Singer stream name; each value may set: type (track, identify, page, screen, "
     "group, alias, passthrough, audience; default track), event, event_field, user_id_field, "
-    "anonymous_id_field, timestamp_field, message_id_field, group_id_field, previous_id_field, "
+    "anonymous_id_field, timestamp_field, message_id_field, message_id (content, the default: a new id when "
+    "the record changes; keys: stream and key properties alone, one row one event), group_id_field, previous_id_field, "
     "name_field, include_fields, exclude_fields, and for audiences audience_field, member_field, "
     "audience_id_field, audience_format (segment or mparticle), identity_fields."
 )

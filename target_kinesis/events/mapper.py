@@ -101,6 +101,13 @@ class EventMapper:
         # of the same data; it must not change the ids a replay produces.
         self._volatile = tuple(name for name in properties if name.startswith("_sdc_"))
         self._clock = clock or time.time
+        self._keys_only = spec.message_id == "keys"
+        if self._keys_only and not self.key_properties:
+            # Every record of the stream would get the same id, and consumers would drop all but one.
+            raise InputError(
+                f"stream '{stream}': events.{stream}.message_id is keys, but its SCHEMA declares no key_properties "
+                "(set key_properties in the tap, or message_id: content)"
+            )
         self._now_second = -1
         self._now_text = ""
 
@@ -136,6 +143,8 @@ class EventMapper:
             value = _id_text(record.get(self.spec.message_id_field))
             if value:
                 return value
+        if self._keys_only:
+            return deterministic_id(self.stream, self._keys(record))
         return deterministic_id(self.stream, self._keys(record), self._content(record))
 
     def _content(self, record: Mapping[str, Any]) -> Mapping[str, Any]:

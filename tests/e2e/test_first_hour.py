@@ -247,3 +247,64 @@ def test_a_user_id_that_is_an_object_is_warned_about_once_and_counted(moto_serve
     events = [json.loads(r.data) for r in read_kinesis(kinesis, stream)]
     assert sorted(e.get("userId", "-") for e in events) == ["-", "-", "u3"]
     assert all("anonymousId" in e for e in events if "userId" not in e)
+
+
+# -- one row, one event (issue 21 item 6) -----------------------------------------------------------
+
+
+@PROCESSES
+def test_message_id_keys_gives_a_re_read_updated_row_its_first_id(moto_server, tmp_path, processes):
+    """A table re-read after an update: with message_id keys the second "Order Completed" of a
+    row carries the first one's messageId (a duplicate consumers drop); with content, a new one."""
+    kinesis, stream = _stream(moto_server)
+    before = [record("public-orders", {"id": i, "total": 10.5}) for i in range(3)]
+    after = [record("public-orders", {"id": i, "total": 10.5 + (i == 1)}) for i in range(3)]  # row 1 updated
+    ids: dict[str, list[list[str]]] = {}
+    for rule in ("keys", "content"):
+        runs = []
+        for rows in (before, after):
+            config = base_config(
+                moto_server.url,
+                stream_name=stream,
+                events={"public-orders": {"event": "Order Completed", "message_id": rule}},
+                mapping_processes=processes,
+            )
+            landed_before = len(read_kinesis(kinesis, stream))
+            run = run_target(
+                config, singer_lines(ORDERS, *rows, state({"n": 1})), endpoint=moto_server.url, tmp_path=tmp_path
+            )
+            assert run.returncode == 0, run.stderr[-2000:]
+            events = [json.loads(r.data) for r in read_kinesis(kinesis, stream)[landed_before:]]
+            assert [e["event"] for e in events] == ["Order Completed"] * 3
+            runs.append([e["messageId"] for e in sorted(events, key=lambda e: e["properties"]["id"])])
+        ids[rule] = runs
+    assert ids["keys"][0] == ids["keys"][1], "keys: every row keeps its id, the updated one included"
+    content_first, content_second = ids["content"]
+    assert content_first[0] == content_second[0] and content_first[2] == content_second[2]
+    assert content_first[1] != content_second[1], "content: the updated row is a new event"
+    assert ids["keys"][0] != content_first
+
+
+@PROCESSES
+def test_message_id_keys_on_a_stream_without_key_properties_stops_at_its_schema(moto_server, tmp_path, processes):
+    kinesis, stream = _stream(moto_server)
+    keyless = schema("public-events", {"id": {"type": "integer"}})
+    config = base_config(
+        moto_server.url,
+        stream_name=stream,
+        events={"public-events": {"message_id": "keys"}},
+        mapping_processes=processes,
+    )
+    text = singer_lines(keyless, record("public-events", {"id": 1}), state({"n": 1}))
+    run = run_target(config, text, endpoint=moto_server.url, tmp_path=tmp_path)
+    assert run.returncode != 0
+    assert run.states == []
+    errors = run.error_lines
+    assert len(errors) == 1, run.stderr[-3000:]
+    assert (
+        "stream 'public-events': events.public-events.message_id is keys, but its SCHEMA declares no key_properties"
+        in errors[0]
+    )
+    assert "line 1" in errors[0], errors[0]
+    assert "Traceback" not in run.stderr
+    assert read_kinesis(kinesis, stream) == []

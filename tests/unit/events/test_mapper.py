@@ -279,6 +279,45 @@ def test_message_id_field_without_value_falls_back_to_a_deterministic_id() -> No
     uuid.UUID(a)
 
 
+def test_message_id_keys_keeps_the_id_of_an_updated_row() -> None:
+    """message_id: keys (one row, one event): the id depends on stream and key properties alone."""
+    first = mapper(message_id="keys").map({"id": 1, "userId": "u", "status": "placed"}).message_id
+    updated = mapper(message_id="keys").map({"id": 1, "userId": "u", "status": "shipped"}).message_id
+    assert updated == first
+    uuid.UUID(first)
+    assert mapper(message_id="keys").map({"id": 2, "userId": "u", "status": "placed"}).message_id != first
+    assert mapper("refunds", message_id="keys").map({"id": 1, "userId": "u", "status": "placed"}).message_id != first
+    # The default (content) gives the updated row a new id.
+    content = mapper(message_id="content").map({"id": 1, "userId": "u", "status": "placed"}).message_id
+    assert content == mapper().map({"id": 1, "userId": "u", "status": "placed"}).message_id
+    assert mapper().map({"id": 1, "userId": "u", "status": "shipped"}).message_id != content
+
+
+def test_message_id_keys_uses_every_key_property() -> None:
+    one = mapper(message_id="keys", key_properties=("tenant", "id")).map({"tenant": "a", "id": 1, "userId": "u"})
+    other = mapper(message_id="keys", key_properties=("tenant", "id")).map({"tenant": "b", "id": 1, "userId": "u"})
+    assert one.message_id != other.message_id
+
+
+def test_message_id_field_wins_over_message_id_keys() -> None:
+    event = mapper(message_id="keys", message_id_field="event_uuid").map({"id": 1, "userId": "u", "event_uuid": "e-1"})
+    assert event.message_id == "e-1"
+
+
+def test_message_id_keys_without_key_properties_is_an_input_error() -> None:
+    """Every record would get the same id, and consumers would keep only one: refused at SCHEMA."""
+    with pytest.raises(
+        InputError,
+        match=r"stream 'orders': events.orders.message_id is keys, but its SCHEMA declares no key_properties",
+    ):
+        mapper(message_id="keys", key_properties=())
+
+
+def test_message_id_rule_must_be_known() -> None:
+    with pytest.raises(ConfigError, match=r"setting 'events.orders.message_id' must be one of content, keys"):
+        EventSpec.from_setting("orders", {"message_id": "row"})
+
+
 # -- timestamp --------------------------------------------------------------------------------
 
 
