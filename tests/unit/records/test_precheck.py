@@ -10,6 +10,7 @@ refused where it cannot be exact.
 
 from __future__ import annotations
 
+import functools
 import json
 import typing as t
 
@@ -114,8 +115,9 @@ def test_whatever_the_precheck_accepts_the_exact_validator_accepts(
     # A few drawn schemas are beyond it (unions msgspec cannot decode, a field both
     # required and forbidden); too many would fail hypothesis's health check.
     assume(precheck is not None)
+    records = RECORDS | _near(schema)  # built once: building strategies, not drawing, was the cost
     for _ in range(5):
-        record = data.draw(RECORDS | _near(schema), label="record")
+        record = data.draw(records, label="record")
         if isinstance(record, dict) and precheck(message(record)):
             assert exact_accepts(schema, record), (schema, record)
 
@@ -123,7 +125,26 @@ def test_whatever_the_precheck_accepts_the_exact_validator_accepts(
 def _near(schema: t.Any) -> st.SearchStrategy[t.Any]:
     """Values shaped by `schema`, each part now and then replaced by any value at all: most
     are valid or nearly so, which is where a too permissive check would show."""
+    return _near_cached(json.dumps(schema, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=4096)
+def _near_cached(schema_text: str) -> st.SearchStrategy[t.Any]:
+    """One strategy object per distinct (sub)schema: hypothesis computes a strategy's
+    properties on first use, so rebuilding the same strategy for every draw cost most of
+    this test's time. Three distinct `_shaped` objects, not one thrice: `one_of` drops
+    repeats of one object, and the 3:1 weighting towards shaped values is the point."""
+    schema = json.loads(schema_text)
     return st.one_of(_shaped(schema), _shaped(schema), _shaped(schema), VALUES)
+
+
+_SCALAR_SHAPES: dict[str, st.SearchStrategy[t.Any]] = {
+    "string": st.sampled_from(TEXTS),
+    "integer": st.integers(-(2**70), 2**70) | st.sampled_from([1.0, 0.5]),
+    "number": st.integers() | st.floats(allow_nan=False, allow_infinity=False),
+    "boolean": st.booleans(),
+    "null": st.none(),
+}
 
 
 def _shaped(schema: t.Any) -> st.SearchStrategy[t.Any]:
@@ -150,15 +171,7 @@ def _shaped(schema: t.Any) -> st.SearchStrategy[t.Any]:
         elif kind == "array":
             options.append(st.lists(_near(schema.get("items")), max_size=3))
         else:
-            options.append(
-                {
-                    "string": st.sampled_from(TEXTS),
-                    "integer": st.integers(-(2**70), 2**70) | st.sampled_from([1.0, 0.5]),
-                    "number": st.integers() | st.floats(allow_nan=False, allow_infinity=False),
-                    "boolean": st.booleans(),
-                    "null": st.none(),
-                }[kind]
-            )
+            options.append(_SCALAR_SHAPES[kind])
     return st.one_of(options)
 
 
