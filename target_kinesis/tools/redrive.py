@@ -327,6 +327,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         report["sent"] = sum(source.sent for source in sources)
         if writer is not None:
             report["failed_again"] = sum(p.stats.snapshot()["dead_lettered"] for p in writer.producers.values())
+        # Events neither acknowledged nor dead-lettered again: those not yet sent when a failure
+        # stopped the redrive, and those of the sources not tried. Their sources hold them still.
+        report["not_sent"] = events - report["sent"] - report["failed_again"]
         report["sources"] = [source.report() for source in sources]
         print(json.dumps(report), flush=True)
     left = [source.url for source in sources if source.status in ("left", "not tried")]

@@ -16,7 +16,15 @@ from typing import Any
 import pytest
 
 from tests.support.kpl_readback import deaggregate
-from tests.support.readback import create_kinesis_stream, list_keys, read_kinesis, unique_name
+from tests.support.readback import (
+    create_firehose_to_s3,
+    create_kinesis_stream,
+    list_keys,
+    read_firehose_s3,
+    read_kinesis,
+    split_lines,
+    unique_name,
+)
 from tests.support.servers import aws_env, boto_client
 from tests.support.target_cli import BIN, TargetRun, base_config, record, run_target, schema, singer_lines, state
 
@@ -175,12 +183,16 @@ def test_a_failing_redrive_leaves_the_file_and_writes_new_dead_letters(moto_serv
     assert _dead_letter_count(run.stderr, "InternalFailure") == EVENTS
     assert read_kinesis(kinesis, stream) == []
 
-    # The new dead letters are redriven in their turn, once the stream takes them.
+    report = json.loads(run.stdout)
+    assert (report["sent"], report["failed_again"], report["not_sent"]) == (0, EVENTS, 0)
+
+    # Once the stream takes them, the source left in place is redriven again, whole.
     run = _redrive(
-        base_config(moto_server.url, stream_name=stream), str(again), endpoint=moto_server.url, tmp_path=tmp_path
+        base_config(moto_server.url, stream_name=stream), str(dead), endpoint=moto_server.url, tmp_path=tmp_path
     )
     assert run.returncode == 0, run.stderr[-3000:]
     _assert_read_back_once(kinesis, stream, _raw_events(body))
+    assert not dead.exists()
 
 
 def test_a_failing_redrive_leaves_the_s3_objects(moto_server, fault_proxy, tmp_path):
@@ -233,3 +245,46 @@ def test_errors_are_one_line_without_traceback(moto_server, tmp_path):
     (line,) = run.stderr.strip().splitlines()
     assert line.startswith("target-kinesis-redrive: ") and bucket in line and "does not exist" in line, line
     assert "Redrive-Secret" not in run.stderr and "Traceback" not in run.stderr
+
+
+def test_stream_flag_sends_every_event_to_another_destination_firehose_lines_and_all(
+    moto_server, fault_proxy, tmp_path
+):
+    """--stream/--service: Kinesis dead letters into a Firehose delivery stream, each event once,
+    with the newline Firehose records get (the dead letter holds the event without it)."""
+    stream = unique_name("redrive")
+    create_kinesis_stream(boto_client("kinesis", moto_server.url), stream)
+    dead = tmp_path / "dead.jsonl"
+    _refused_run(moto_server, fault_proxy, tmp_path, stream, str(dead))
+    body = dead.read_bytes()
+    firehose, s3 = boto_client("firehose", moto_server.url), boto_client("s3", moto_server.url)
+    delivery, bucket = unique_name("fh"), unique_name("fh-bucket")
+    create_firehose_to_s3(firehose, s3, delivery, bucket)
+
+    run = _redrive(
+        base_config(moto_server.url, stream_name=stream, aggregation="lines", service="firehose"),
+        str(dead),
+        "--stream",
+        delivery,
+        "--service",
+        "firehose",
+        "--keep",
+        endpoint=moto_server.url,
+        tmp_path=tmp_path,
+    )
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads(run.stdout)["sources"][0]["status"] == "kept"
+    assert dead.read_bytes() == body, "--keep: never deleted"
+    landed = split_lines(read_firehose_s3(s3, bucket))
+    assert sorted(landed) == sorted(_raw_events(body))
+
+
+def test_the_new_dead_letters_may_not_be_the_file_redriven(moto_server, tmp_path):
+    dead = tmp_path / "dead.jsonl"
+    dead.write_text('{"service":"kinesis","stream":"s","record":{"messageId":"m"}}\n')
+    config = base_config(moto_server.url, stream_name="s", dead_letter_path=str(dead))
+    run = _redrive(config, str(dead), endpoint=moto_server.url, tmp_path=tmp_path)
+    assert run.returncode == 2
+    assert "is being redriven" in run.stderr and "Traceback" not in run.stderr
+    assert dead.exists()
