@@ -9,27 +9,25 @@ so a second Ctrl-C cannot leave the endpoint running or the folder half-removed.
 
 from __future__ import annotations
 
-import http.client
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-HOST = "127.0.0.1"
-START_TIMEOUT_S = 30.0
-_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+from target_kinesis.tools.local_endpoint import HOST, EndpointError, free_port, ignore_signals, moto_server
 
+#: A step of the demo failed; the message says which and why (printed without a traceback). The
+#: endpoint's own failures are of this class too: the demos and `target-kinesis-local` start moto
+#: the same way, from `target_kinesis/tools/local_endpoint.py`.
+DemoError = EndpointError
 
-class DemoError(Exception):
-    """A step of the demo failed; the message says which and why (printed without a traceback)."""
+__all__ = ["DemoError", "banner", "free_port", "moto_server", "prepare_process", "run_main", "scratch_dir"]
 
 
 def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -45,17 +43,6 @@ def prepare_process() -> None:
         os.environ[name] = ",".join([*hosts, *(h for h in (HOST, "localhost") if h not in hosts)])
 
 
-def _ignore_signals() -> None:
-    for signum in _SIGNALS:
-        signal.signal(signum, signal.SIG_IGN)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def scratch_dir(prefix: str) -> Iterator[Path]:
     """A private temporary folder (under $TMPDIR), removed when the block ends, however it ends."""
@@ -63,66 +50,8 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
     try:
         yield path
     finally:
-        _ignore_signals()
+        ignore_signals()
         shutil.rmtree(path, ignore_errors=True)
-
-
-def _answers(port: int) -> bool:
-    connection = http.client.HTTPConnection(HOST, port, timeout=1)
-    try:
-        connection.request("GET", "/moto-api/")
-        connection.getresponse().read()
-        return True
-    except OSError:
-        return False
-    finally:
-        connection.close()
-
-
-def _log_tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-@contextmanager
-def moto_server(port: int, log_path: Path) -> Iterator[str]:
-    """moto's server (Kinesis, Firehose, S3) on 127.0.0.1:`port`; yields its URL, stops it after."""
-    with socket.socket() as probe:
-        if probe.connect_ex((HOST, port)) == 0:
-            raise DemoError(f"port {port} on {HOST} is in use")
-    env = {k: v for k, v in os.environ.items() if k.upper() not in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")}
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,  # its own process group: Ctrl-C reaches us, we stop it
-        )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not _answers(port):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise DemoError(f"the local endpoint did not start on {HOST}:{port}:\n{_log_tail(log_path)}")
-            time.sleep(0.2)
-        yield f"http://{HOST}:{port}"
-    finally:
-        _ignore_signals()
-        _stop(server)
-
-
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    for signum, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-        with suppress(ProcessLookupError):
-            os.killpg(server.pid, signum)
-        try:
-            server.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def banner(text: str) -> None:

@@ -90,6 +90,33 @@ def put_object(client: Any, bucket: str, key: str, body: bytes) -> None:
         raise AwsCallFailed(error_code(exc)) from None
 
 
+def list_keys(client: Any, location: S3Location) -> list[str]:
+    """Every object key under the location's prefix, in key order (ListObjectsV2, every page)."""
+    keys: list[str] = []
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=location.prefix):
+            keys.extend(item["Key"] for item in page.get("Contents") or ())
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsCallFailed(error_code(exc)) from None
+    return sorted(keys)
+
+
+def get_object(client: Any, bucket: str, key: str) -> bytes:
+    """The bytes of one object; AwsCallFailed when AWS refuses."""
+    try:
+        return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsCallFailed(error_code(exc)) from None
+
+
+def delete_object(client: Any, bucket: str, key: str) -> None:
+    """DeleteObject; AwsCallFailed when AWS refuses."""
+    try:
+        client.delete_object(Bucket=bucket, Key=key)
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsCallFailed(error_code(exc)) from None
+
+
 def put_failure(error: AwsError, location: S3Location, key: str) -> str:
     """The one line about an object that could not be written: the bucket and key, the AWS error
     code, what to check. Never a credential: AWS's messages name principals and resources only."""

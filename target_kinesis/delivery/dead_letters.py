@@ -13,6 +13,7 @@ with the run's own clients), so this module never talks to AWS itself.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import threading
@@ -42,6 +43,77 @@ OBJECT_MAX_BYTES = 8 * 1024 * 1024
 
 #: Stores one object: (bucket, key, body). Raises AwsCallFailed when AWS refuses.
 PutObject = Callable[[str, str, bytes], None]
+
+
+#: What precedes the event in a dead-letter line: `write` puts it last, so the event's bytes are
+#: the rest of the line (a `"` in an earlier value is escaped, so this cannot occur before it).
+_RECORD_FIELD = b',"record":'
+
+
+@dataclass(frozen=True)
+class StoredLetter:
+    """One dead letter read back: where its event was going, why it is here, and the event's
+    bytes exactly as they were to be sent (without the trailing newline a Firehose record gets)."""
+
+    service: str
+    stream: str
+    data: bytes
+    partition_key: str | None
+    error_code: str | None
+    reason: str | None
+
+
+def read_letters(body: bytes, where: str) -> list[StoredLetter]:
+    """The dead letters of a file or object `where` names (JSON lines, as `DeadLetters` writes).
+
+    An event that was JSON is taken byte for byte from the line (`write` embeds it as it was
+    sent, last), so a redrive sends the bytes that failed, messageId and all; an event that was
+    not JSON was stored as a JSON string, and is its text again. A line that is not a dead
+    letter raises DeadLetterError naming `where` and the line number (nothing of its content).
+    """
+    letters = []
+    for number, line in enumerate(body.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            # (the standard library, not orjson: an event may hold integers beyond 64 bits)
+            row = json.loads(line)
+        except (ValueError, RecursionError):
+            raise DeadLetterError(f"{where} line {number} is not JSON: not a dead letter") from None
+        if not isinstance(row, dict) or "record" not in row:
+            raise DeadLetterError(f"{where} line {number} is not a dead letter (no 'record')")
+        service, stream, record = row.get("service"), row.get("stream"), row["record"]
+        if not isinstance(service, str) or not isinstance(stream, str):
+            raise DeadLetterError(f"{where} line {number} is not a dead letter (no 'service' and 'stream')")
+        key, code, reason = row.get("partition_key"), row.get("error_code"), row.get("reason")
+        data = record.encode("utf-8") if isinstance(record, str) else _raw_record(line, record)
+        letters.append(
+            StoredLetter(
+                service,
+                stream,
+                data,
+                key if isinstance(key, str) else None,
+                code if isinstance(code, str) else None,
+                reason if isinstance(reason, str) else None,
+            )
+        )
+    return letters
+
+
+def _raw_record(line: bytes, record: Any) -> bytes:
+    """The event's bytes as embedded in `line`; re-serialized only when the line was written
+    some other way (its `record` not last), where the exact bytes are lost anyway."""
+    start = line.find(_RECORD_FIELD)
+    if start >= 0:
+        raw = line[start + len(_RECORD_FIELD) :].rstrip()
+        if raw.endswith(b"}"):
+            raw = raw[:-1]
+            try:
+                if json.loads(raw) == record:
+                    return raw
+            except (ValueError, RecursionError):
+                pass
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 class DeadLetterError(TargetKinesisError):

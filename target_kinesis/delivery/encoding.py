@@ -9,9 +9,12 @@ hands the main process finished records and nothing left to compute.
 
 from __future__ import annotations
 
+import uuid
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
+
+import orjson
 
 from target_kinesis.aws.batch_api import Service
 from target_kinesis.aws.services import SERVICES
@@ -106,6 +109,32 @@ class Encoder:
             out.append((index, record_key, size, payload if packed else service.wire(payload, record_key), 0))
         return True
 
+    def encode_stored(self, destination: Destination, data: bytes, key: str | None, out: list[Encoded]) -> None:
+        """Append the record of an event encoded before (a dead letter's bytes, sent again):
+        no routing and no privacy (they were applied when it was first encoded), the bytes
+        unchanged; only what the destination adds: the trailing newline, the partition key
+        (`key`, else the event's messageId, as `encode` falls back), size and wire form."""
+        index, service, newline, keyed, packed = self._targets[destination]
+        self.stats.records_read += 1
+        payload = data + b"\n" if newline and not data.endswith(b"\n") else data
+        record_key = None
+        if keyed:
+            record_key = clamp_key(key) if key else stored_message_id(data)
+            if not key:
+                self.stats.key_fallbacks += 1
+        size = service.record_size(payload, record_key)
+        out.append((index, record_key, size, payload if packed else service.wire(payload, record_key), 0))
+
+
+def stored_message_id(data: bytes) -> str:
+    """A stored event's messageId as its partition key (a fresh id when it has none)."""
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        body = None
+    message_id = body.get("messageId") if isinstance(body, dict) else None
+    return clamp_key(message_id) if isinstance(message_id, str) and message_id else uuid.uuid4().hex
+
 
 def columns_of(
     records: list[Encoded], shard_maps: Mapping[int, ShardMap]
@@ -154,4 +183,4 @@ def encoder_for(settings: Settings) -> Encoder:
     )
 
 
-__all__ = ["Encoded", "Encoder", "columns_of", "encoder_for"]
+__all__ = ["Encoded", "Encoder", "columns_of", "encoder_for", "stored_message_id"]

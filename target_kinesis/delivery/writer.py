@@ -91,6 +91,20 @@ class EventWriter:
             self.warn_about_fallbacks()
         return routed
 
+    def write_encoded(self, records: list[Encoded]) -> None:
+        """Hand over records encoded already (`Encoder.encode_stored`: dead letters sent again),
+        in order, as `write` hands over its own: held, then a run per destination; a record
+        above its destination's size limit alone, after those held."""
+        producers = self._by_index
+        for record in records:
+            if record[2] > producers[record[0]].max_record_bytes:
+                self.hand_over_held()
+                producers[record[0]].add_all((record,))
+                continue
+            self._held.append(record)
+            if len(self._held) >= HELD_RECORDS:
+                self.hand_over_held()
+
     def hand_over_held(self) -> None:
         """Hand the records `write` holds to their producers: a run per destination."""
         held = self._held

@@ -28,6 +28,7 @@ class DeliveryMetric(str, enum.Enum):
 
     REFUSED_RECORDS = "refused_records"
     RETRIED_RECORDS = "retried_records"
+    DEAD_LETTERED_RECORDS = "dead_lettered_records"
 
 
 class DeliveryMetrics:
@@ -44,8 +45,9 @@ class DeliveryMetrics:
         self._interval = interval
         self._clock = clock
         self._last_log = clock()
-        #: What was logged so far, per destination: counters, then refusals by error code.
-        self._logged: dict[Destination, tuple[dict[str, int], dict[str, int]]] = {}
+        #: What was logged so far, per destination: counters, refusals by error code, then
+        #: dead letters by error code.
+        self._logged: dict[Destination, tuple[dict[str, int], dict[str, int], dict[str, int]]] = {}
 
     def maybe_log(self) -> None:
         """Log what changed, when an interval passed since the last lines."""
@@ -59,9 +61,12 @@ class DeliveryMetrics:
         for destination, producer in sorted(self._producers.items()):
             counts = producer.stats.snapshot()
             refused = producer.pacing().refused
-            before, refused_before = self._logged.get(destination, ({}, {}))
-            self._logged[destination] = (counts, refused)
+            dead = producer.dead_lettered_by_code()
+            before, refused_before, dead_before = self._logged.get(destination, ({}, {}, {}))
+            self._logged[destination] = (counts, refused, dead)
             for point in _points(str(destination), counts, before, refused, refused_before):
+                metrics.log(logger, point)
+            for point in _by_code(str(destination), DeliveryMetric.DEAD_LETTERED_RECORDS, dead, dead_before):
                 metrics.log(logger, point)
 
 
@@ -122,6 +127,22 @@ def _points(
             )
         )
     return points
+
+
+def _by_code(
+    endpoint: str, metric: DeliveryMetric, counts: Mapping[str, int], before: Mapping[str, int]
+) -> list[metrics.Point[t.Any]]:
+    """Counter points by error code for what was added since `before` (pure)."""
+    return [
+        metrics.Point(
+            "counter",
+            t.cast(metrics.Metric, metric),
+            value - before.get(code, 0),
+            {metrics.Tag.ENDPOINT: endpoint, "error_code": code},
+        )
+        for code, value in sorted(counts.items())
+        if value - before.get(code, 0)
+    ]
 
 
 __all__ = ["DeliveryMetric", "DeliveryMetrics"]

@@ -9,6 +9,8 @@ so that the summary, the dead-letter file and the error line always tell the sam
 from __future__ import annotations
 
 import logging
+import threading
+from collections import Counter
 
 from target_kinesis.aws.batch_api import payload_of
 from target_kinesis.delivery.batching import Entry
@@ -42,6 +44,19 @@ class Failures:
         self._on_oversized = shared.limits.on_oversized_record
         #: The run's error, once any record is known to be undeliverable.
         self.error: DeliveryError | None = None
+        #: Events written to the dead letters, by error code (the METRIC lines count them so).
+        self._codes: Counter[str] = Counter()
+        self._codes_lock = threading.Lock()
+
+    def dead_lettered_by_code(self) -> dict[str, int]:
+        """Events dead-lettered so far, by the error code their letters carry."""
+        with self._codes_lock:
+            return dict(self._codes)
+
+    def _count_code(self, code: str, events: int) -> None:
+        if self._dead_letters.enabled and events:
+            with self._codes_lock:
+                self._codes[code] += events
 
     def raise_if_failed(self) -> None:
         if self.error is not None:
@@ -72,6 +87,7 @@ class Failures:
                 error_message=f"{size} bytes > max_record_bytes {max_record_bytes}",
             )
             shared.stats.add(dead_lettered=1)
+            self._count_code("RecordTooLarge", 1)
         else:
             shared.stats.add(skipped=1)
         logger.warning(
@@ -131,6 +147,7 @@ class Failures:
                 )
             events += len(members)
         shared.stats.add(failed=events, dead_lettered=events if self._dead_letters.enabled else 0)
+        self._count_code(code, events)
         error = self.error
         if error is not None:  # the run's error line counts every record not delivered, as the summary does
             error.records = shared.stats.snapshot()["failed"]

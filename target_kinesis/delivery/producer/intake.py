@@ -239,6 +239,10 @@ class Producer:
         with self._cond:
             return self._batcher.pending
 
+    def dead_lettered_by_code(self) -> dict[str, int]:
+        """Events this destination wrote to the dead letters so far, by error code."""
+        return self._failures.dead_lettered_by_code()
+
     def unacknowledged(self) -> int:
         """Records handed over and not (yet) acknowledged, failed or dropped."""
         s = self.stats.snapshot()

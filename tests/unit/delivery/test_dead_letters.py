@@ -274,3 +274,40 @@ def test_an_s3_url_setting_gives_its_location() -> None:
     settings = Settings.from_config({"stream_name": "s", "dead_letter_path": "s3://dlq/a/b"})
     assert settings.dead_letter_location == S3Location("dlq", "a/b/")
     assert Settings.from_config({"stream_name": "s", "dead_letter_path": "/tmp/d.jsonl"}).dead_letter_location is None
+
+
+def test_letters_read_back_hold_the_bytes_written(tmp_path: Path) -> None:
+    """What a redrive sends: each event's bytes exactly as they were to be sent, key and code kept."""
+    from target_kinesis.delivery.dead_letters import read_letters
+
+    path = tmp_path / "dead.jsonl"
+    letters = DeadLetters(str(path))
+    event = b'{"messageId":"m-1","n":1.50,"big":123456789012345678901234567890,"s":"\\u00e9 \\"q\\""}'
+    letters.write(
+        reason="undeliverable",
+        service="kinesis",
+        stream="s",
+        data=event + b"\n",
+        partition_key="k",
+        error_code="InternalFailure",
+        error_message='a "quoted" ,"record": message',
+    )
+    letters.write(reason="oversized", service="firehose", stream="f", data=b"plain text", partition_key=None)
+    letters.close()
+
+    first, second = read_letters(path.read_bytes(), str(path))
+    assert (first.service, first.stream, first.partition_key, first.error_code) == (
+        "kinesis",
+        "s",
+        "k",
+        "InternalFailure",
+    )
+    assert first.data == event
+    assert (second.service, second.stream, second.data, second.partition_key) == ("firehose", "f", b"plain text", None)
+
+
+def test_a_line_that_is_no_dead_letter_is_named_by_its_number() -> None:
+    from target_kinesis.delivery.dead_letters import read_letters
+
+    with pytest.raises(DeadLetterError, match=r"^f line 2 is not a dead letter"):
+        read_letters(b'{"service":"kinesis","stream":"s","record":{}}\n{"x":1}\n', "f")

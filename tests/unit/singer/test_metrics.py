@@ -35,3 +35,15 @@ def test_points_are_what_changed_since_the_last_lines() -> None:
 def test_nothing_new_is_no_line() -> None:
     counts = {"calls": 3, "calls_failed": 0, "call_micros": 5, "retried_records": 0}
     assert _points("firehose:f", counts, counts, {}, {}) == []
+
+
+def test_dead_letters_are_counted_by_error_code_as_deltas() -> None:
+    from target_kinesis.singer.metrics import DeliveryMetric, _by_code
+
+    points = _by_code(
+        "kinesis:s",
+        DeliveryMetric.DEAD_LETTERED_RECORDS,
+        {"InternalFailure": 7, "RecordTooLarge": 2},
+        {"InternalFailure": 3, "RecordTooLarge": 2},
+    )
+    assert _by_metric(points) == {("dead_lettered_records", "InternalFailure"): 4}
