@@ -25,6 +25,8 @@ import datetime as dt
 import hashlib
 import json
 import re
+import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -179,6 +181,77 @@ def _upsert_orders(rows: dict[int, dict[str, Any]]) -> str:
 # -- the Meltano project --------------------------------------------------------------
 
 
+PROJECT_NAME = "shop-to-kinesis"
+
+
+def walkthrough_commands(values: Mapping[str, str]) -> list[list[str]]:
+    """The meltano commands that build the project, in order: exactly the README's walkthrough
+    ("From PostgreSQL to Kinesis with Meltano"; test_readme_walkthrough_is_what_the_test_runs)."""
+    v = values
+    tap = ["config", "set", "tap-postgres"]
+    target = ["config", "set", "target-kinesis"]
+    return [
+        ["init", PROJECT_NAME, "--no-usage-stats"],
+        ["add", "--plugin-type", "extractor", "--from-ref", v["tap_definition"], "tap-postgres", "--no-install"],
+        ["add", "--plugin-type", "loader", "--from-ref", v["loader_definition"], "target-kinesis", "--no-install"],
+        [*tap, "host", v["host"]],
+        [*tap, "port", v["port"]],
+        [*tap, "user", v["user"]],
+        [*tap, "database", v["database"]],
+        [*tap, "filter_schemas", '["public"]'],
+        [*tap, "json_as_object", "true"],
+        [*tap, "_schema", json.dumps({ORDERS_STREAM: {"items": ITEMS_SCHEMA}})],
+        ["select", "tap-postgres", USERS_STREAM, "*"],
+        ["select", "tap-postgres", ORDERS_STREAM, "*"],
+        [*tap, f"_metadata.{USERS_STREAM}.replication-method", "INCREMENTAL"],
+        [*tap, f"_metadata.{USERS_STREAM}.replication-key", "updated_at"],
+        [*tap, f"_metadata.{ORDERS_STREAM}.replication-method", "INCREMENTAL"],
+        [*tap, f"_metadata.{ORDERS_STREAM}.replication-key", "updated_at"],
+        [*target, "stream_name", v["stream_name"]],
+        [*target, "region", v["region"]],
+        [*target, "endpoint_url", v["endpoint_url"]],  # a local endpoint (moto) only
+        [*target, "max_concurrent_requests", "1"],  # moto's server: one writer per stream
+        [*target, "events", json.dumps(EVENTS)],
+        [*target, "hash_fields", '["traits.email"]'],
+        ["install"],
+    ]
+
+
+# What the README's walkthrough writes where the test has values of its own.
+README_VALUES = {
+    "tap_definition": "$REPO/tests/meltano/plugins/tap-postgres.yml",
+    "loader_definition": "$REPO/plugin/target-kinesis.yml",
+    "host": "127.0.0.1",
+    "port": "5432",
+    "user": "shop_reader",
+    "database": "shop",
+    "stream_name": "shop-events",
+    "region": "eu-west-1",
+    "endpoint_url": "http://127.0.0.1:4567",
+}
+README_SECTION = "## From PostgreSQL to Kinesis with Meltano"
+
+
+def _readme_meltano_commands() -> list[list[str]]:
+    """Every `meltano ...` line of the README walkthrough's code blocks, split like a shell."""
+    text = (REPO_ROOT / "README.md").read_text()
+    assert README_SECTION in text, f"README.md has no section {README_SECTION!r}"
+    section = text.split(README_SECTION, 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    lines = [line for block in blocks for line in block.splitlines()]
+    return [shlex.split(line, comments=True)[1:] for line in lines if line.startswith("meltano ")]
+
+
+def test_readme_walkthrough_is_what_the_test_runs() -> None:
+    commands = _readme_meltano_commands()
+    build = walkthrough_commands(README_VALUES)
+    assert commands[: len(build)] == build
+    assert commands[len(build) :] == [
+        ["run", "tap-postgres", "target-kinesis"],
+        ["state", "get", STATE_ID],
+    ]
+
+
 @dataclass
 class Pipeline:
     meltano: Path
@@ -219,41 +292,22 @@ def pipeline(
     meltano = ensure_meltano()
     root = tmp_path_factory.mktemp("pg-meltano")
     loader_file = _loader_definition(root)
-    commands: list[list[str]] = []
-    # The walkthrough's commands, in its order (README, "From PostgreSQL to Kinesis with Meltano").
-    build = [
-        (root, ["init", "shop-to-kinesis", "--no-usage-stats"]),
-        (
-            None,
-            ["add", "--plugin-type", "extractor", "--from-ref", str(TAP_DEFINITION), "tap-postgres", "--no-install"],
-        ),
-        (None, ["add", "--plugin-type", "loader", "--from-ref", str(loader_file), "target-kinesis", "--no-install"]),
-        (None, ["config", "set", "tap-postgres", "host", pg.host]),
-        (None, ["config", "set", "tap-postgres", "port", str(pg.port)]),
-        (None, ["config", "set", "tap-postgres", "user", pg.user]),
-        (None, ["config", "set", "tap-postgres", "database", DATABASE]),
-        (None, ["config", "set", "tap-postgres", "filter_schemas", '["public"]']),
-        (None, ["config", "set", "tap-postgres", "json_as_object", "true"]),
-        # orders.items holds arrays (ITEMS_SCHEMA)
-        (None, ["config", "set", "tap-postgres", "_schema", json.dumps({ORDERS_STREAM: {"items": ITEMS_SCHEMA}})]),
-        (None, ["select", "tap-postgres", USERS_STREAM, "*"]),
-        (None, ["select", "tap-postgres", ORDERS_STREAM, "*"]),
-        (None, ["config", "set", "tap-postgres", f"_metadata.{USERS_STREAM}.replication-method", "INCREMENTAL"]),
-        (None, ["config", "set", "tap-postgres", f"_metadata.{USERS_STREAM}.replication-key", "updated_at"]),
-        (None, ["config", "set", "tap-postgres", f"_metadata.{ORDERS_STREAM}.replication-method", "INCREMENTAL"]),
-        (None, ["config", "set", "tap-postgres", f"_metadata.{ORDERS_STREAM}.replication-key", "updated_at"]),
-        (None, ["config", "set", "target-kinesis", "stream_name", stream]),
-        (None, ["config", "set", "target-kinesis", "region", REGION]),
-        (None, ["config", "set", "target-kinesis", "endpoint_url", moto_server.url]),
-        (None, ["config", "set", "target-kinesis", "max_concurrent_requests", "1"]),  # moto, one writer
-        (None, ["config", "set", "target-kinesis", "events", json.dumps(EVENTS)]),
-        (None, ["config", "set", "target-kinesis", "hash_fields", '["traits.email"]']),
-        (None, ["install"]),
-    ]
-    project = root / "shop-to-kinesis"
-    for cwd, args in build:
-        _meltano(meltano, cwd or project, *args, env=meltano_env())
-        commands.append(args)
+    commands = walkthrough_commands(
+        {
+            "tap_definition": str(TAP_DEFINITION),
+            "loader_definition": str(loader_file),
+            "host": pg.host,
+            "port": str(pg.port),
+            "user": pg.user,
+            "database": DATABASE,
+            "stream_name": stream,
+            "region": REGION,
+            "endpoint_url": moto_server.url,
+        }
+    )
+    project = root / PROJECT_NAME
+    for args in commands:
+        _meltano(meltano, root if args[0] == "init" else project, *args, env=meltano_env())
     # Secrets only from the environment, never in meltano.yml.
     env = meltano_env(
         {
