@@ -235,15 +235,23 @@ class LocalPostgres:
         return f"LocalPostgres({self.host}:{self.port}, data={self.data_dir})"
 
 
+def _scratch_parent(run_as: RunAs) -> str:
+    """Where the scratch folder goes: the temp dir (not pytest's tmp_path, which is private to
+    the user running the tests), or /tmp when another server user could not reach that."""
+    parent = Path(tempfile.gettempdir()).resolve()
+    if run_as.uid is None:
+        return str(parent)
+    reachable = all(os.stat(p).st_mode & 0o001 for p in (parent, *parent.parents))
+    return str(parent) if reachable else "/tmp"
+
+
 def start_postgres(attempts: int = 3) -> LocalPostgres:
     """initdb in a new scratch folder, then start the server on 127.0.0.1 and a free port."""
     bindir = find_server_bindir()
     psql = find_psql(bindir)
     run_as = server_user()
     password = os.urandom(12).hex()
-    # The system temp dir (not pytest's tmp_path, which is private to the user running the
-    # tests): the server user must be able to reach the folder.
-    scratch = Path(tempfile.mkdtemp(prefix="target-kinesis-pg-"))
+    scratch = Path(tempfile.mkdtemp(prefix="target-kinesis-pg-", dir=_scratch_parent(run_as)))
     try:
         (scratch / "socket").mkdir()
         pwfile = scratch / "pwfile"
