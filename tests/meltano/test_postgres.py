@@ -30,6 +30,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import secrets
 import shlex
 import subprocess
 from collections.abc import Mapping
@@ -54,6 +55,7 @@ TAP_DEFINITION = Path(__file__).resolve().parent / "plugins" / "tap-postgres.yml
 LOADER_DEFINITION = REPO_ROOT / "plugin" / "target-kinesis.yml"
 STATE_ID = "dev:tap-postgres-to-target-kinesis"
 DATABASE = "shop"
+READER = "shop_reader"
 
 USERS_STREAM = "public-users"  # tap-postgres names streams <schema>-<table>
 ORDERS_STREAM = "public-orders"
@@ -290,7 +292,10 @@ def pipeline(
 ) -> Pipeline:
     pg = postgres_server
     pg.psql(f"CREATE DATABASE {DATABASE};", single_transaction=False)
-    pg.psql(SCHEMA_SQL + _upsert_users(USERS) + _upsert_orders(ORDERS), database=DATABASE)
+    reader_password = secrets.token_hex(12)
+    # The tap reads as a role that may only SELECT the two tables, as the README sets it up.
+    grants = f"CREATE ROLE {READER} LOGIN PASSWORD '{reader_password}';\nGRANT SELECT ON users, orders TO {READER};\n"
+    pg.psql(SCHEMA_SQL + grants + _upsert_users(USERS) + _upsert_orders(ORDERS), database=DATABASE)
 
     kinesis = boto_client("kinesis", moto_server.url)
     stream = unique_name("pg-events")
@@ -305,7 +310,7 @@ def pipeline(
             "loader_definition": str(loader_file),
             "host": pg.host,
             "port": str(pg.port),
-            "user": pg.user,
+            "user": READER,
             "database": DATABASE,
             "stream_name": stream,
             "region": REGION,
@@ -318,7 +323,7 @@ def pipeline(
     # Secrets only from the environment, never in meltano.yml.
     env = meltano_env(
         {
-            "TAP_POSTGRES_PASSWORD": pg.password,
+            "TAP_POSTGRES_PASSWORD": reader_password,
             "TARGET_KINESIS_AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
             "TARGET_KINESIS_AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
         },
