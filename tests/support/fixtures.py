@@ -14,10 +14,18 @@ from typing import Any
 import pytest
 
 from .fault_proxy import FaultProxy
+from .postgres import LocalPostgres, start_postgres
 from .servers import LocalServer, start_kinesalite, start_moto_server
 from .silent_endpoint import SilentEndpoint
 
-__all__ = ["FaultProxyFactory", "fault_proxy", "kinesalite_server", "moto_server", "silent_endpoint"]
+__all__ = [
+    "FaultProxyFactory",
+    "fault_proxy",
+    "kinesalite_server",
+    "moto_server",
+    "postgres_server",
+    "silent_endpoint",
+]
 
 FaultProxyFactory = Callable[..., FaultProxy]
 
@@ -37,6 +45,18 @@ def kinesalite_server() -> Iterator[LocalServer]:
     CI must run these tests.
     """
     with start_kinesalite() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def postgres_server() -> Iterator[LocalPostgres]:
+    """A PostgreSQL of the machine's own binaries, initdb'd in a scratch folder, on 127.0.0.1
+    (a free port, unix socket in that folder) for one test module; stopped and removed after.
+
+    Fails (not skips) when PostgreSQL is not installed, naming what to install: CI must run
+    these tests, and scripts/test.sh installs it where it can.
+    """
+    with start_postgres() as server:
         yield server
 
 

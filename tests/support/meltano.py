@@ -79,12 +79,12 @@ def meltano_env(extra: Mapping[str, str] | None = None, *, keep_proxies: bool = 
 
     Starts from ours without anything that could leak a developer's setup into the run:
     the project venv (``VIRTUAL_ENV``), AWS settings and credentials, ``MELTANO_*``,
-    ``TARGET_KINESIS_*`` and ``TAP_JSONL_*`` variables. AWS lookups that could reach outside
+    ``TARGET_KINESIS_*``, ``TAP_JSONL_*``, ``TAP_POSTGRES_*`` and libpq's ``PG*`` variables. AWS lookups that could reach outside
     (shared config files, instance metadata) are switched off, so a run only works with what
     ``extra`` provides. ``keep_proxies=False`` drops proxy variables too (for runs that only
     talk to 127.0.0.1; ``meltano install`` needs them to reach PyPI where a proxy is required).
     """
-    dropped_prefixes = ("AWS_", "MELTANO_", "TARGET_KINESIS_", "TAP_JSONL_")
+    dropped_prefixes = ("AWS_", "MELTANO_", "TARGET_KINESIS_", "TAP_JSONL_", "TAP_POSTGRES_", "PG")
     env = {
         k: v
         for k, v in os.environ.items()
