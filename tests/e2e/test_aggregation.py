@@ -145,6 +145,7 @@ def test_kpl_at_one_shards_capacity_nothing_lost(capacity, tmp_path):
     assert stats["accepted"] == len(stored) < count / 50
 
 
+@pytest.mark.slow
 def test_kpl_follows_a_reshard_mid_run_and_packs_by_the_new_map(capacity, tmp_path):
     """The map read at start goes stale a second in: aggregates built after it must hold only
     events of the shard they land on, or the KCL drops the others."""

@@ -200,6 +200,7 @@ def test_rate_limit_percent_leaves_the_rest_of_the_shard(endpoint, tmp_path):
     assert "500 records/s" in run.stderr
 
 
+@pytest.mark.slow
 def test_firehose_at_its_quota(endpoint, tmp_path):
     """A delivery stream of 1 MiB/s: paced by what it refuses (ServiceUnavailableException), counted."""
     stream = unique_name("fh")

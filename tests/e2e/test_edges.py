@@ -221,6 +221,7 @@ def test_second_signal_stops_at_once(silent_endpoint, tmp_path):
     assert "signal 2 received again" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_a_stall_is_logged_while_it_lasts(silent_endpoint, tmp_path):
     """Calls unanswered for 10 s, and retries in progress, each show in the log."""
     proc = _stalled_run(silent_endpoint, tmp_path, drain_timeout_seconds=13)

@@ -70,6 +70,7 @@ def test_record_count_adds_up_to_the_records_read_per_stream(kinesalite_server, 
     assert all(0 < p["value"] < 60 for p in durations)
 
 
+@pytest.mark.slow
 def test_refused_and_retried_records_add_up_to_the_summary(capacity, tmp_path):
     stream = unique_name("refused")
     capacity.create_stream(stream, shards=1)

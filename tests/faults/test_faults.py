@@ -395,6 +395,7 @@ def test_sigterm_drains_and_emits_state(moto_server, tmp_path, processes):
     assert set(kinesis_ids(kinesis, stream)) >= set(range(200))
 
 
+@pytest.mark.slow
 def test_sigterm_while_input_flows_delivers_what_was_read(moto_server, tmp_path):
     """SIGTERM mid-stream with mapping processes busy: exit 0, and every STATE printed is covered.
 
@@ -488,6 +489,7 @@ def _moves_per_key(kinesalite_server, fault_proxy, tmp_path, **settings) -> tupl
     return per_key, proxy
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("processes", [0, 2], ids=["one-process", "mapping-processes"])
 def test_per_key_ordering_survives_partial_failures(kinesalite_server, fault_proxy, tmp_path, processes):
     per_key, proxy = _moves_per_key(
