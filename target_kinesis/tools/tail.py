@@ -56,7 +56,15 @@ from typing import Any
 from target_kinesis.aws.clients import AwsClients
 from target_kinesis.aws.services import SERVICES, stream_name_problem
 from target_kinesis.errors import TargetKinesisError
-from target_kinesis.tools.cli import ToolError, ToolParser, UsageError, read_config, settings_of, usage_line
+from target_kinesis.tools.cli import (
+    CONFIG_HELP,
+    ToolError,
+    ToolParser,
+    UsageError,
+    read_config,
+    settings_of,
+    usage_line,
+)
 from target_kinesis.tools.tail_printing import Output
 from target_kinesis.tools.tail_reading import Caller, FirehoseTail, KinesisTail, firehose_bucket, kinesis_explainer
 
@@ -118,7 +126,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = ToolParser(
         prog=PROG, description="Print the events in a Kinesis stream or a Firehose bucket, one JSON line each."
     )
-    parser.add_argument("--config", help="the target's config.json (credentials, role, endpoint_url, region)")
+    parser.add_argument("--config", help=CONFIG_HELP + "; credentials, role, endpoint_url, region")
     parser.add_argument("--stream", help="Kinesis stream or Firehose delivery stream name")
     parser.add_argument("--service", choices=("kinesis", "firehose"), help="default: the config's, else kinesis")
     parser.add_argument("--bucket", help="Firehose: the S3 bucket (default: read from the delivery stream)")
