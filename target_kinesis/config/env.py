@@ -3,8 +3,11 @@
 What Meltano hands a plugin command (`meltano invoke target-kinesis:tail`): every setting the
 project configures, exported as `TARGET_KINESIS_<NAME>` (the name upper-cased), as text:
 strings as they are, integers as digits, booleans as `true`/`false`, arrays and objects as
-JSON. The operator tools read them with `--config ENV` (the Singer SDK's spelling for the
-target itself), so no config file of secrets is written for them.
+JSON. Meltano flattens an object setting before exporting it: `events: {orders: {type: track}}`
+arrives as `{"orders.type": "track"}`, a literal dot in a key escaped as `\\.`; such keys are
+nested again here, as Meltano does for the config file it writes. The operator tools read them
+with `--config ENV` (the Singer SDK's spelling for the target itself), so no config file of
+secrets is written for them.
 
 Only the target's own settings (config/schema.py) are read; any other `TARGET_KINESIS_*`
 variable (the Singer SDK's built-ins, Meltano's extras) is ignored, since the tools use none.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +28,8 @@ from target_kinesis.errors import ConfigError
 ENV_PREFIX = "TARGET_KINESIS_"
 _TRUE = frozenset({"true", "1", "yes", "on", "t", "y"})
 _FALSE = frozenset({"false", "0", "no", "off", "f", "n"})
+#: A dot that separates the levels of a key Meltano flattened (not one escaped as `\.`).
+_SEPARATOR = re.compile(r"(?<!\\)\.")
 
 
 def env_var(name: str) -> str:
@@ -72,4 +78,21 @@ def _value(variable: str, text: str, schema: Mapping[str, Any]) -> Any:
         raise ConfigError(f"{variable} must be a JSON {kind}") from None
     if not isinstance(value, expected):
         raise ConfigError(f"{variable} must be a JSON {kind}, not a {type(value).__name__}")
-    return value
+    return _nested(variable, value) if isinstance(value, dict) else value
+
+
+def _nested(variable: str, flat: dict[str, Any]) -> dict[str, Any]:
+    """An object Meltano flattened (`{"orders.type": "track"}`) nested again."""
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        *parents, leaf = [part.replace("\\.", ".") for part in _SEPARATOR.split(key)]
+        level = nested
+        for part in parents:
+            level = level.setdefault(part, {})
+            if not isinstance(level, dict):
+                raise ConfigError(f"{variable}: key '{key}' goes below a value that is not an object")
+        if isinstance(level.get(leaf), dict) and isinstance(value, dict):
+            level[leaf].update(value)
+        else:
+            level[leaf] = value
+    return nested

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from target_kinesis.config.env import config_from_env, env_var
@@ -40,6 +42,28 @@ def test_every_kind_is_read_as_meltano_exports_it() -> None:
     }
     settings = Settings.from_config(config)
     assert settings.max_retries == 3
+
+
+def test_objects_meltano_flattened_are_nested_again() -> None:
+    """Meltano exports `events: {page_views: {type: passthrough}}` as dotted keys (seen with
+    `meltano invoke --print-var TARGET_KINESIS_EVENTS`); a literal dot is escaped as `\\.`."""
+    flat = {
+        "page_views.type": "passthrough",
+        "page_views.user_id_field": "user_id",
+        "page_views.include_fields": ["a", "b"],
+        "public\\.orders.event": "Order Completed",
+        "plain": {"type": "identify"},
+    }
+    config = config_from_env({"TARGET_KINESIS_EVENTS": json.dumps(flat)})
+    assert config["events"] == {
+        "page_views": {"type": "passthrough", "user_id_field": "user_id", "include_fields": ["a", "b"]},
+        "public.orders": {"event": "Order Completed"},
+        "plain": {"type": "identify"},
+    }
+    with pytest.raises(
+        ConfigError, match=r"TARGET_KINESIS_EVENTS: key 'a\.b' goes below a value that is not an object"
+    ):
+        config_from_env({"TARGET_KINESIS_EVENTS": json.dumps({"a": 1, "a.b": 2})})
 
 
 def test_only_the_targets_own_settings_are_read() -> None:
