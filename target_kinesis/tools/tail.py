@@ -3,9 +3,12 @@
 An operator tool to check what the target wrote, with the target's own credential and
 endpoint settings (static keys, profile, role_arn + external_id, endpoint_url, region):
 
-    target-kinesis-tail [--config config.json] --stream NAME [--service kinesis|firehose]
+    target-kinesis-tail [--config config.json|ENV] --stream NAME [--service kinesis|firehose]
                         [--bucket B] [--prefix P] [--from trim_horizon|latest] [--follow]
                         [--limit N] [--show-keys] [--endpoint-url URL] [--region R]
+
+``--config ENV`` reads the settings from TARGET_KINESIS_<SETTING> environment variables
+(config/env.py), as `meltano invoke target-kinesis:tail` passes them.
 
 Kinesis: every shard is read (ListShards, GetShardIterator, GetRecords), from TRIM_HORIZON
 or LATEST. A child shard waits until its parent shard has been read to its end, so a key's
