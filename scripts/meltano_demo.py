@@ -3,7 +3,7 @@ against a local Kinesis endpoint, nothing in a real AWS account.
 
 1. finds Meltano 4.4.1 in `.cache/meltano-venv` (built there on first use, about a minute;
    Meltano is kept out of the project's venv, see tests/support/meltano.py);
-2. copies meltano.yml and sample_data/ into a scratch project (`$TMPDIR/target-kinesis-meltano-demo-*`)
+2. copies meltano.yml, plugins/ (the loader definition) and sample_data/ into a scratch project (`$TMPDIR/target-kinesis-meltano-demo-*`)
    whose loader installs this checkout, and runs `meltano install` there (uv, cached in `.cache/uv`);
 3. starts moto's server on 127.0.0.1 (a free port; MELTANO_DEMO_PORT to choose one) and creates
    the Kinesis stream `demo-events`, the one meltano.yml's `dev` environment names;
@@ -49,6 +49,7 @@ def make_project(workdir: Path) -> Path:
         raise DemoError("meltano.yml: expected exactly one `pip_url: -e .` (the target-kinesis loader)")
     (project / "meltano.yml").write_text(text)
     shutil.copytree(ROOT / "sample_data", project / "sample_data")
+    shutil.copytree(ROOT / "plugins", project / "plugins")  # the loader's definition (lock file)
     return project
 
 

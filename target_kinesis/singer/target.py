@@ -49,6 +49,19 @@ from target_kinesis.singer.metrics import DeliveryMetrics
 from target_kinesis.singer.reader import MessageReader
 from target_kinesis.singer.sink import EventSink
 
+#: `target-kinesis --help` ends with the operator tools (each has its own --help). "\b" keeps
+#: click from rewrapping the list.
+TOOLS_EPILOG = """Operator tools, installed with the target (tail and policy read --config FILE or --config ENV):
+
+\b
+  target-kinesis-tail     print the events in a stream (Kinesis shards, or Firehose's S3 objects)
+  target-kinesis-policy   print the least-privilege IAM policy and role trust policy for a config
+  target-kinesis-local    bring up a local endpoint with the streams a config names
+  target-kinesis-redrive  send dead-lettered records again
+
+Under Meltano: meltano invoke target-kinesis:tail --stream NAME, meltano invoke target-kinesis:policy
+(the project's configuration, no config file)."""
+
 #: A record's max-age check (the SDK's five-minute drain) every this many records, not each one.
 _AGE_CHECK_RECORDS = 1000
 
@@ -111,6 +124,18 @@ class TargetKinesis(Target):
     @classmethod
     def get_plugin_version(cls) -> str:
         return __version__
+
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command, with help that says what the target does and names the tools."""
+        command = super().get_singer_command()
+        command.help = (
+            "Read Singer messages on stdin (or --input), map each record onto a Segment event and write "
+            "the events to Amazon Kinesis Data Streams or Amazon Data Firehose. --about lists every "
+            "setting; --config ENV reads them from TARGET_KINESIS_<SETTING> environment variables."
+        )
+        command.epilog = TOOLS_EPILOG
+        return command
 
     @classmethod
     def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:

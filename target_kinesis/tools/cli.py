@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
+from target_kinesis.config.env import ENV_PREFIX, config_from_env
 from target_kinesis.config.files import read_config_file
 from target_kinesis.config.settings import Settings
 from target_kinesis.errors import ConfigError
@@ -31,9 +32,20 @@ class ToolParser(argparse.ArgumentParser):
         self.exit(2, usage_line(self.prog, message))
 
 
+#: `--config ENV`: the settings from TARGET_KINESIS_<NAME> environment variables, as Meltano
+#: exports them to a plugin command (and as the target itself reads `--config ENV`).
+ENV_CONFIG = "ENV"
+CONFIG_HELP = (
+    f"the target's config.json, or {ENV_CONFIG} to read the settings from {ENV_PREFIX}<SETTING> environment "
+    "variables (what `meltano invoke target-kinesis:<command>` exports)"
+)
+
+
 def read_config(path: str) -> dict[str, Any]:
-    """The target's config file, as the target reads it."""
+    """The target's config file, as the target reads it; `ENV`: from TARGET_KINESIS_* variables."""
     try:
+        if path == ENV_CONFIG:
+            return config_from_env()
         return read_config_file(path)
     except ConfigError as exc:
         raise ToolError(str(exc)) from None

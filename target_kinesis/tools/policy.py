@@ -84,7 +84,7 @@ from target_kinesis.aws.services import SERVICES, describe_stream
 from target_kinesis.config.destinations import Destination
 from target_kinesis.config.settings import Settings
 from target_kinesis.errors import TargetKinesisError
-from target_kinesis.tools.cli import ToolError, ToolParser, read_config, settings_of
+from target_kinesis.tools.cli import CONFIG_HELP, ToolError, ToolParser, read_config, settings_of
 
 PROG = "target-kinesis-policy"
 POLICY_VERSION = "2012-10-17"
@@ -362,7 +362,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog=PROG,
         description="Print the least-privilege IAM permissions policy and role trust policy for a target-kinesis config.",
     )
-    parser.add_argument("--config", required=True, help="the target's config.json")
+    parser.add_argument("--config", required=True, help=CONFIG_HELP)
     parser.add_argument(
         "--account-id",
         type=_account_id,

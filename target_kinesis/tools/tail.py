@@ -3,9 +3,12 @@
 An operator tool to check what the target wrote, with the target's own credential and
 endpoint settings (static keys, profile, role_arn + external_id, endpoint_url, region):
 
-    target-kinesis-tail [--config config.json] --stream NAME [--service kinesis|firehose]
+    target-kinesis-tail [--config config.json|ENV] --stream NAME [--service kinesis|firehose]
                         [--bucket B] [--prefix P] [--from trim_horizon|latest] [--follow]
                         [--limit N] [--show-keys] [--endpoint-url URL] [--region R]
+
+``--config ENV`` reads the settings from TARGET_KINESIS_<SETTING> environment variables
+(config/env.py), as `meltano invoke target-kinesis:tail` passes them.
 
 Kinesis: every shard is read (ListShards, GetShardIterator, GetRecords), from TRIM_HORIZON
 or LATEST. A child shard waits until its parent shard has been read to its end, so a key's
@@ -56,7 +59,15 @@ from typing import Any
 from target_kinesis.aws.clients import AwsClients
 from target_kinesis.aws.services import SERVICES, stream_name_problem
 from target_kinesis.errors import TargetKinesisError
-from target_kinesis.tools.cli import ToolError, ToolParser, UsageError, read_config, settings_of, usage_line
+from target_kinesis.tools.cli import (
+    CONFIG_HELP,
+    ToolError,
+    ToolParser,
+    UsageError,
+    read_config,
+    settings_of,
+    usage_line,
+)
 from target_kinesis.tools.tail_printing import Output
 from target_kinesis.tools.tail_reading import Caller, FirehoseTail, KinesisTail, firehose_bucket, kinesis_explainer
 
@@ -118,7 +129,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = ToolParser(
         prog=PROG, description="Print the events in a Kinesis stream or a Firehose bucket, one JSON line each."
     )
-    parser.add_argument("--config", help="the target's config.json (credentials, role, endpoint_url, region)")
+    parser.add_argument("--config", help=CONFIG_HELP + "; credentials, role, endpoint_url, region")
     parser.add_argument("--stream", help="Kinesis stream or Firehose delivery stream name")
     parser.add_argument("--service", choices=("kinesis", "firehose"), help="default: the config's, else kinesis")
     parser.add_argument("--bucket", help="Firehose: the S3 bucket (default: read from the delivery stream)")

@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from tests.support.target_cli import TARGET
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MELTANO_YML = REPO_ROOT / "meltano.yml"
+PLUGIN_DEFINITION = REPO_ROOT / "plugin" / "target-kinesis.yml"
 SAMPLE_DIR = REPO_ROOT / "sample_data"
 SAMPLE_FILE = Path("sample_data/jsonl/page_views.jsonl")  # relative to the project
 STATE_ID = "dev:tap-jsonl-to-target-kinesis"  # <environment>:<extractor>-to-<loader>
@@ -72,7 +74,7 @@ NEW_ROWS = [
 ]
 
 
-# -- meltano.yml against the target (fast) ------------------------------------------
+# -- meltano.yml and the plugin definition against the target (fast) ------------------------------------------
 
 
 def _meltano_yml() -> dict[str, Any]:
@@ -106,32 +108,75 @@ def _expected_kind(name: str, schema: dict[str, Any]) -> str:
     }[json_type]
 
 
-def test_meltano_yml_declares_every_target_setting() -> None:
-    """Meltano passes TARGET_KINESIS_<NAME> only for declared settings: all must be there."""
+def _definition() -> dict[str, Any]:
+    return yaml.safe_load(PLUGIN_DEFINITION.read_text())
+
+
+def test_meltano_yml_loader_uses_the_plugin_definition() -> None:
+    """One definition: meltano.yml's loader names the variant whose lock file is the plugin file."""
     loader = _plugin("loaders", "target-kinesis")
-    assert loader["namespace"] == "target_kinesis"
+    assert set(loader) == {"name", "variant", "pip_url", "config"}, "settings belong in plugin/target-kinesis.yml"
     assert loader["pip_url"] == "-e ."
-    assert loader["executable"] == "target-kinesis"
-    declared = {s["name"]: s for s in loader["settings"]}
+    definition = _definition()
+    assert loader["variant"] == definition["variant"]
+    lock = REPO_ROOT / "plugins" / "loaders" / f"target-kinesis--{definition['variant']}.lock"
+    assert json.loads(lock.read_text()) == {"plugin_type": "loaders", **definition}
+
+
+def test_plugin_definition_declares_every_target_setting() -> None:
+    """Meltano passes TARGET_KINESIS_<NAME> only for declared settings: all must be there."""
+    definition = _definition()
+    assert definition["name"] == "target-kinesis"
+    assert definition["namespace"] == "target_kinesis"
+    assert definition["executable"] == "target-kinesis"
+    declared = {s["name"]: s for s in definition["settings"]}
     missing = sorted(set(CONFIG_SCHEMA["properties"]) - set(declared))
-    assert not missing, f"meltano.yml does not declare {missing}"
+    assert not missing, f"plugin/target-kinesis.yml does not declare {missing}"
     for name, schema in CONFIG_SCHEMA["properties"].items():
         setting = declared[name]
         assert setting.get("label"), name
-        assert setting.get("description") == schema["description"], f"{name}: description differs from settings.py"
+        assert setting.get("description") == schema["description"], f"{name}: description differs from schema.py"
         assert setting.get("kind") == _expected_kind(name, schema), name
         assert bool(setting.get("sensitive")) == (name in SECRET_SETTINGS), name
         if "enum" in schema:
             assert [o["value"] for o in setting["options"]] == schema["enum"], name
+        if schema.get("default") is None:
+            assert "value" not in setting, name
+        else:
+            assert str(setting["value"]) == str(schema["default"]), name
 
 
-def test_meltano_yml_declares_only_settings_the_target_knows() -> None:
-    """Extra declarations (SDK built-ins) must exist in --about, with the SDK's descriptions."""
+def test_plugin_definition_declares_what_about_declares() -> None:
+    """Every setting and capability of --about (SDK built-ins too, with the SDK's descriptions),
+    structured-logging among them so Meltano shows each log line at its level."""
     done = subprocess.run([TARGET, "--about", "--format", "json"], capture_output=True, check=True, timeout=60)
-    about = json.loads(done.stdout)["settings"]["properties"]
-    for setting in _plugin("loaders", "target-kinesis")["settings"]:
-        assert setting["name"] in about, f"{setting['name']} is not a setting of target-kinesis"
-        assert setting["description"] == about[setting["name"]]["description"], setting["name"]
+    about = json.loads(done.stdout)
+    definition = _definition()
+    assert [s["name"] for s in definition["settings"]] == list(about["settings"]["properties"])
+    for setting in definition["settings"]:
+        assert setting.get("description") == about["settings"]["properties"][setting["name"]].get("description")
+    assert set(about["capabilities"]) <= set(definition["capabilities"])
+    assert "structured-logging" in definition["capabilities"]
+    assert definition["settings_group_validation"] == [["stream_name"], ["destinations"]]
+    assert {name: c["executable"] for name, c in definition["commands"].items()} == {
+        "tail": "target-kinesis-tail",
+        "policy": "target-kinesis-policy",
+        "redrive": "target-kinesis-redrive",
+        "local": "target-kinesis-local",
+    }
+    assert all(c["args"] == "--config ENV" for c in definition["commands"].values())
+
+
+def test_plugin_definition_is_generated_from_the_schema() -> None:
+    """plugin/target-kinesis.yml and the lock file are what scripts/sync_plugin_definition.py writes."""
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "sync_plugin_definition.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
 
 
 def test_meltano_yml_extractor_reads_the_shipped_sample() -> None:
@@ -162,6 +207,7 @@ def _make_project(root: Path) -> Path:
     assert count == 1, "expected exactly one `pip_url: -e .` (the target-kinesis loader) in meltano.yml"
     (project / "meltano.yml").write_text(text)
     shutil.copytree(SAMPLE_DIR, project / "sample_data")
+    shutil.copytree(REPO_ROOT / "plugins", project / "plugins")  # the loader's definition (lock file)
     return project
 
 
