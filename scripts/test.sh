@@ -3,7 +3,7 @@
 # tests that drive the real CLI against moto's server and kinesalite on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh
+bash scripts/bootstrap.sh dev
 if [ ! -d tests/node/node_modules ]; then
   if command -v npm >/dev/null 2>&1; then
     echo "test: installing kinesalite (npm ci in tests/node)" >&2
