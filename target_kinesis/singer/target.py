@@ -51,16 +51,16 @@ from target_kinesis.singer.sink import EventSink
 
 #: `target-kinesis --help` ends with the operator tools (each has its own --help). "\b" keeps
 #: click from rewrapping the list.
-TOOLS_EPILOG = """Operator tools, installed with the target (tail and policy read --config FILE or --config ENV):
+TOOLS_EPILOG = """Operator tools, installed with the target (each reads --config FILE or --config ENV; each has --help):
 
 \b
   target-kinesis-tail     print the events in a stream (Kinesis shards, or Firehose's S3 objects)
   target-kinesis-policy   print the least-privilege IAM policy and role trust policy for a config
-  target-kinesis-local    bring up a local endpoint with the streams a config names
-  target-kinesis-redrive  send dead-lettered records again
+  target-kinesis-local    bring up a local endpoint with the streams a config names ([local] extra)
+  target-kinesis-redrive  send dead letters (a file or s3:// prefix) again, keeping their messageIds
 
-Under Meltano: meltano invoke target-kinesis:tail --stream NAME, meltano invoke target-kinesis:policy
-(the project's configuration, no config file)."""
+Under Meltano: meltano invoke target-kinesis:tail --stream NAME, target-kinesis:policy,
+target-kinesis:redrive SOURCE, target-kinesis:local (the project's configuration, no config file)."""
 
 #: A record's max-age check (the SDK's five-minute drain) every this many records, not each one.
 _AGE_CHECK_RECORDS = 1000
