@@ -128,6 +128,7 @@ def test_kpl_sends_an_event_too_large_to_share_as_an_ordinary_record(kinesalite_
     assert [json.loads(u.data)["properties"]["id"] for u in users] == list(range(20)), "in input order"
 
 
+@pytest.mark.slow
 def test_kpl_at_one_shards_capacity_nothing_lost(capacity, tmp_path):
     stream = unique_name("kplcap")
     capacity.create_stream(stream, shards=1)
@@ -241,6 +242,7 @@ def test_aggregation_that_does_not_fit_the_service_is_refused(moto_server, tmp_p
     assert expected in run.stderr, run.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_aggregation_limits_shape_what_lands(moto_server, kinesalite_server, tmp_path):
     """aggregation_max_records (Firehose lines) and aggregation_max_bytes (KPL), read back."""
     firehose = boto_client("firehose", moto_server.url)

@@ -67,6 +67,7 @@ def _run(endpoint: CapacityEndpoint, tmp_path: Path, text: str, timeout: float =
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shards", [1, 2])
 def test_paced_to_the_shards_nothing_lost_few_refused(endpoint, tmp_path, shards):
     stream = unique_name("cap")
@@ -96,6 +97,7 @@ def test_a_burst_that_fits_a_second_of_the_shards_goes_in_full_calls(endpoint, t
     assert stats["calls"] <= 4, f"{stats['calls']} calls for 1,300 records"
 
 
+@pytest.mark.slow
 def test_per_key_order_holds_while_paced_and_refused(endpoint, tmp_path):
     """Another producer takes most of the shard, so records are refused, and per_key must hold."""
     stream = unique_name("order")
@@ -152,6 +154,7 @@ def test_a_reshard_mid_run_is_followed(endpoint, tmp_path):
     assert all(per_shard[child]["accepted"] > 0 for child in children), "the new shards took records"
 
 
+@pytest.mark.slow
 def test_a_hot_key_does_not_hold_back_the_other_shards(endpoint, tmp_path):
     """30% of events on one key, 4 shards: the other shards' records are not queued behind it."""
     stream = unique_name("hot")
@@ -171,6 +174,7 @@ def test_a_hot_key_does_not_hold_back_the_other_shards(endpoint, tmp_path):
     assert sum(stats["refused"].values()) <= 0.05 * stats["offered"]
 
 
+@pytest.mark.slow
 def test_a_shard_shared_with_another_producer_finishes(endpoint, tmp_path):
     """The other producer leaves 25% of the shard: never fails for being busy, few refusals."""
     stream = unique_name("shared")
@@ -216,6 +220,7 @@ def test_firehose_at_its_quota(endpoint, tmp_path):
     assert refused <= 0.1 * stats["offered"], stats
 
 
+@pytest.mark.slow
 def test_firehose_caps_are_kept(endpoint, tmp_path):
     stream = unique_name("fhcap")
     endpoint.create_delivery_stream(stream)
@@ -228,6 +233,7 @@ def test_firehose_caps_are_kept(endpoint, tmp_path):
     assert endpoint.stats(stream)["refused"] == {}
 
 
+@pytest.mark.slow
 def test_without_list_shards_it_still_delivers_with_one_warning(endpoint, tmp_path):
     stream = unique_name("nolist")
     endpoint.create_stream(stream, shards=2)
@@ -240,6 +246,7 @@ def test_without_list_shards_it_still_delivers_with_one_warning(endpoint, tmp_pa
     assert "kinesis:ListShards is needed" in run.stderr
 
 
+@pytest.mark.slow
 def test_a_stream_that_accepts_nothing_fails_after_the_stall_timeout(endpoint, tmp_path):
     stream = unique_name("stall")
     endpoint.create_stream(stream, shards=2)

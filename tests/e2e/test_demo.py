@@ -74,6 +74,7 @@ def _summary_shape(line: str) -> str:
     return re.sub(r"\d+\.\d+", "#", line)
 
 
+@pytest.mark.slow
 def test_demo_prints_what_landed_and_leaves_nothing(tmp_path: Path) -> None:
     tmpdir, port = _tmpdir(tmp_path), free_port()
     done = _run_demo(tmpdir, port)

@@ -195,6 +195,7 @@ def _finish(proc: subprocess.Popen, timeout: float) -> tuple[float, list, str]:
     return time.monotonic() - started, states, err.decode()
 
 
+@pytest.mark.slow
 @PROCESSES
 def test_drain_after_sigterm_is_bounded_by_drain_timeout(silent_endpoint, tmp_path, processes):
     proc = _stalled_run(silent_endpoint, tmp_path, drain_timeout_seconds=2, mapping_processes=processes)
@@ -534,6 +535,7 @@ def test_numbers_are_written_as_the_readme_says(moto_server, tmp_path):
         assert written in data, data
 
 
+@pytest.mark.slow
 @PROCESSES
 def test_many_streams_all_land(moto_server, tmp_path, processes):
     """2,000 streams, one record each: every one lands (the cost per stream is measured in bench/)."""

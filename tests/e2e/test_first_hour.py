@@ -252,6 +252,7 @@ def test_a_user_id_that_is_an_object_is_warned_about_once_and_counted(moto_serve
 # -- one row, one event (issue 21 item 6) -----------------------------------------------------------
 
 
+@pytest.mark.slow
 @PROCESSES
 def test_message_id_keys_gives_a_re_read_updated_row_its_first_id(moto_server, tmp_path, processes):
     """A table re-read after an update: with message_id keys the second "Order Completed" of a

@@ -47,6 +47,7 @@ def _port_closed(url: str) -> bool:
         return probe.connect_ex(("127.0.0.1", urlparse(url).port or 0)) != 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_what_the_config_names_exists_and_a_signal_leaves_nothing(tmp_path, signum):
     kinesis_stream, firehose_stream, bucket = unique_name("k"), unique_name("f"), unique_name("dead")

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.e2e
 SETTINGS_EVENTS = {"orders": {"type": "track", "event": "Order Completed"}, "users": {"type": "identify"}}
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_cli_lands_the_same_with_and_without_mapping_processes(moto_server, tmp_path):
     from tests.support.readback import create_kinesis_stream, read_kinesis, unique_name
@@ -70,6 +71,7 @@ def test_cli_lands_the_same_with_and_without_mapping_processes(moto_server, tmp_
     assert any(e.get("properties", {}).get("id") == 10**20 for e in events)
 
 
+@pytest.mark.slow
 def test_cli_lands_the_same_on_several_destinations(moto_server, tmp_path):
     """Records of one segment bound for several streams (identify fanned out to two) reach each
     stream in input order, as without mapping processes; an oversized record among them is

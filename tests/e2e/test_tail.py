@@ -288,6 +288,7 @@ def test_missing_stream_or_bucket_is_one_line_and_exit_1(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_tail_prints_every_line_firehose_delivered(
     moto_server: Any, env: dict[str, str], delivery: tuple[Any, str, str]

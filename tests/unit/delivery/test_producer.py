@@ -839,6 +839,7 @@ def test_concurrency_bound_holds_under_retries(make_producer: MakeProducer) -> N
 # -- per_key ordering -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @ADDING
 def test_per_key_order_survives_partial_failures(make_producer: MakeProducer, adding: str) -> None:
     rng = random.Random(20240611)

@@ -106,6 +106,7 @@ VALUES = st.recursive(
 RECORDS = st.dictionaries(st.sampled_from(NAMES), VALUES, max_size=6)
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(schema=TOP_SCHEMAS, data=st.data())
 def test_whatever_the_precheck_accepts_the_exact_validator_accepts(
