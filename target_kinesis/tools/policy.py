@@ -6,7 +6,7 @@ which says what is granted and why next to the code that grants it.
 
     target-kinesis-policy --config config.json [--account-id ID] [--trusted-principal ARN]
                           [--describe] [--kms-key-arn [STREAM=]KEY ...]
-                          [--permissions-only | --trust-only]
+                          [--permissions-only | --trust-only] [--redrive]
 
 prints ``{"permissions_policy": {...}, "trust_policy": {...}}`` (or only one document, ready
 for ``aws iam create-policy --policy-document file://-`` / ``aws iam create-role
@@ -32,7 +32,10 @@ What is granted, and why (exactly the calls ``aws/kinesis.py``, ``aws/firehose.p
 * Dead letters in S3 (``dead_letter_path: s3://bucket/prefix/``): ``s3:PutObject`` on
   ``arn:{partition}:s3:::bucket/prefix*``, the only S3 call the target makes
   (``aws/s3.py``'s ``put_object``; no ListBucket, no read). Object ARNs carry no region or
-  account. A file path for ``dead_letter_path`` adds nothing.
+  account. A file path for ``dead_letter_path`` adds nothing. ``--redrive``: for whoever runs
+  ``target-kinesis-redrive`` on that prefix, also ``s3:GetObject`` and ``s3:DeleteObject`` on
+  it and ``s3:ListBucket`` on the bucket, limited to the prefix with the ``s3:prefix``
+  condition (the redrive lists, reads, and deletes a source once all of it is acknowledged).
 
 Assumptions, from the AWS documentation (Kinesis Data Streams developer guide, "Permissions
 to use user-generated KMS keys"; KMS developer guide, "Use aliases to control access to KMS
@@ -209,9 +212,14 @@ def _kms_statements(
 
 
 def permissions_policy(
-    settings: Settings, account_id: str | None = None, kms_keys: Mapping[Destination, str] | None = None
+    settings: Settings,
+    account_id: str | None = None,
+    kms_keys: Mapping[Destination, str] | None = None,
+    *,
+    redrive: bool = False,
 ) -> dict[str, Any]:
-    """The identity policy: the target's calls on its destinations, nothing more."""
+    """The identity policy: the target's calls on its destinations, nothing more (`redrive`:
+    and what target-kinesis-redrive needs to read and delete S3 dead letters)."""
     account = account_id or ACCOUNT_PLACEHOLDER
     region = settings.region
     partition = partition_for(region)
@@ -232,7 +240,30 @@ def permissions_policy(
     dead_letters = settings.dead_letter_location
     if dead_letters is not None:
         statements.append(dead_letter_statement(dead_letters, partition))
+        if redrive:
+            statements.extend(redrive_statements(dead_letters, partition))
     return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def redrive_statements(location: S3Location, partition: str = "aws") -> list[dict[str, Any]]:
+    """Reading and deleting the dead letters under the prefix (aws/s3.py's list_keys,
+    get_object, delete_object): ListBucket is granted on the bucket, so the condition keeps
+    the listing to the prefix."""
+    return [
+        {
+            "Sid": "DeadLetterRedrive",
+            "Effect": "Allow",
+            "Action": ["s3:DeleteObject", "s3:GetObject"],
+            "Resource": [f"arn:{partition}:s3:::{location.bucket}/{location.prefix}*"],
+        },
+        {
+            "Sid": "DeadLetterList",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": [f"arn:{partition}:s3:::{location.bucket}"],
+            "Condition": {"StringLike": {"s3:prefix": [f"{location.prefix}*"]}},
+        },
+    ]
 
 
 def dead_letter_statement(location: S3Location, partition: str = "aws") -> dict[str, Any]:
@@ -264,6 +295,8 @@ def build_policies(
     account_id: str | None = None,
     kms_keys: Mapping[Destination, str] | None = None,
     trusted_principal: str | None = None,
+    *,
+    redrive: bool = False,
 ) -> dict[str, Any]:
     """Both documents: ``{"permissions_policy": ..., "trust_policy": ...}``.
 
@@ -271,7 +304,7 @@ def build_policies(
     encrypted with; `account_id` None leaves the ``{account-id}`` placeholder in the ARNs.
     """
     return {
-        "permissions_policy": permissions_policy(settings, account_id, kms_keys),
+        "permissions_policy": permissions_policy(settings, account_id, kms_keys, redrive=redrive),
         "trust_policy": trust_policy(settings, trusted_principal),
     }
 
@@ -379,6 +412,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="[STREAM=]KEY",
         help="KMS key of the Kinesis streams (or of one stream); repeatable",
     )
+    parser.add_argument(
+        "--redrive",
+        action="store_true",
+        help="also grant reading and deleting the S3 dead letters (for target-kinesis-redrive)",
+    )
     only = parser.add_mutually_exclusive_group()
     only.add_argument("--permissions-only", action="store_true", help="print only the permissions policy")
     only.add_argument("--trust-only", action="store_true", help="print only the trust policy")
@@ -426,7 +464,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "(pass --account-id if they are not)"
             )
     kms_keys.update(assign_kms_keys(settings, args.kms_key_arn))
-    documents = build_policies(settings, account_id, kms_keys, args.trusted_principal)
+    if args.redrive and settings.dead_letter_location is None:
+        raise ToolError(
+            "--redrive needs a dead_letter_path of s3://bucket/prefix/ in the config (a file needs no grant)"
+        )
+    documents = build_policies(settings, account_id, kms_keys, args.trusted_principal, redrive=args.redrive)
     printed_trust = not args.permissions_only
     if account_id is None and not args.trust_only:
         _note(f"{ACCOUNT_PLACEHOLDER} is a placeholder: pass --account-id (or --describe) to fill it in")

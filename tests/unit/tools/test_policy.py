@@ -418,6 +418,47 @@ def test_an_s3_dead_letter_path_grants_put_object_on_its_prefix_only(path: str, 
     assert {a for a in policy_actions(permissions) if a.startswith("s3:")} == {"s3:PutObject"}
 
 
+def test_redrive_adds_reading_listing_and_deleting_under_the_prefix_only() -> None:
+    settings = _settings(dead_letter_path="s3://dead-letters/target/")
+    plain = build_policies(settings, ACCOUNT)["permissions_policy"]
+    permissions = build_policies(settings, ACCOUNT, redrive=True)["permissions_policy"]
+    added = [s for s in permissions["Statement"] if s not in plain["Statement"]]
+    assert added == [
+        {
+            "Sid": "DeadLetterRedrive",
+            "Effect": "Allow",
+            "Action": ["s3:DeleteObject", "s3:GetObject"],
+            "Resource": ["arn:aws:s3:::dead-letters/target/*"],
+        },
+        {
+            "Sid": "DeadLetterList",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": ["arn:aws:s3:::dead-letters"],
+            "Condition": {"StringLike": {"s3:prefix": ["target/*"]}},
+        },
+    ]
+    assert {a for a in policy_actions(plain) if a.startswith("s3:")} == {"s3:PutObject"}, "only with --redrive"
+
+
+def test_redrive_without_an_s3_dead_letter_path_is_a_one_line_error(tmp_path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"stream_name": "s", "region": "us-east-1"}))
+    result = subprocess.run(
+        [str(BIN / "target-kinesis-policy"), "--config", str(config), "--redrive"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "target-kinesis-policy: --redrive needs a dead_letter_path of s3://bucket/prefix/ in the config "
+        "(a file needs no grant)\n"
+    )
+    assert result.stdout == ""
+
+
 @pytest.mark.parametrize("path", [None, "/var/lib/target-kinesis/dead.jsonl"])
 def test_no_s3_grant_without_an_s3_dead_letter_path(path: str | None) -> None:
     extra = {"dead_letter_path": path} if path else {}
