@@ -1,7 +1,7 @@
 """`target-kinesis-policy`: the least-privilege IAM documents for one target config.
 
 Kept one module above the ~450-line mark on purpose: it does one job (the documents for one
-config, and the command that prints them), and 67 of its lines are this docstring,
+config, and the command that prints them), and 70 of its lines are this docstring,
 which says what is granted and why next to the code that grants it.
 
     target-kinesis-policy --config config.json [--account-id ID] [--trusted-principal ARN]

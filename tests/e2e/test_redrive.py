@@ -125,7 +125,8 @@ def test_file_dead_letters_redriven_once_each_then_the_file_is_deleted(moto_serv
     ]
 
 
-def test_s3_dead_letters_redriven_once_each_then_the_objects_are_deleted(moto_server, fault_proxy, tmp_path):
+def _dead_letters_in_s3(moto_server, fault_proxy, tmp_path) -> tuple[Any, Any, str, str]:
+    """A stream, and a bucket holding under dead/ the dead letters of a run whose records were refused."""
     kinesis = boto_client("kinesis", moto_server.url)
     s3 = boto_client("s3", moto_server.url)
     stream = unique_name("redrive")
@@ -133,6 +134,11 @@ def test_s3_dead_letters_redriven_once_each_then_the_objects_are_deleted(moto_se
     bucket = unique_name("dead")
     s3.create_bucket(Bucket=bucket)
     _refused_run(moto_server, fault_proxy, tmp_path, stream, f"s3://{bucket}/dead/")
+    return kinesis, s3, stream, bucket
+
+
+def test_s3_dead_letters_redriven_once_each_then_the_objects_are_deleted(moto_server, fault_proxy, tmp_path):
+    kinesis, s3, stream, bucket = _dead_letters_in_s3(moto_server, fault_proxy, tmp_path)
     keys = list_keys(s3, bucket, "dead/")
     assert keys
     bodies = [s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys]
@@ -196,13 +202,7 @@ def test_a_failing_redrive_leaves_the_file_and_writes_new_dead_letters(moto_serv
 
 
 def test_a_failing_redrive_leaves_the_s3_objects(moto_server, fault_proxy, tmp_path):
-    kinesis = boto_client("kinesis", moto_server.url)
-    s3 = boto_client("s3", moto_server.url)
-    stream = unique_name("redrive")
-    create_kinesis_stream(kinesis, stream)
-    bucket = unique_name("dead")
-    s3.create_bucket(Bucket=bucket)
-    _refused_run(moto_server, fault_proxy, tmp_path, stream, f"s3://{bucket}/dead/")
+    _, s3, stream, bucket = _dead_letters_in_s3(moto_server, fault_proxy, tmp_path)
     before = {k: s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in list_keys(s3, bucket, "dead/")}
     proxy = fault_proxy(record_failure_rate=1.0, record_error_code="InternalFailure")
 
