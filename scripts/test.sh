@@ -53,7 +53,7 @@ fi
 # Two workers (pytest-xdist) by default: most end-to-end tests wait on a subprocess, so one
 # process left a CPU idle half the time (1,090 tests: 712 s on one worker, 454 s on two, here).
 # TEST_WORKERS=0 runs in this process (for a debugger); -n or -p no:xdist on the command line wins.
-workers=(-n "${TEST_WORKERS:-2}" --dist loadgroup)  # a module marked xdist_group stays on one worker
+workers=(-n "${TEST_WORKERS:-2}" --dist loadfile)  # a module's tests on one worker: module fixtures built once
 for arg in "$@"; do
   case "$arg" in -n | -n* | --numprocesses* | no:xdist) workers=() ;; esac
 done

@@ -71,7 +71,10 @@ class TargetKinesis(Target):
 
     name = "target-kinesis"
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [*Target.capabilities, PluginCapabilities.BATCH]
-    config_jsonschema = CONFIG_SCHEMA
+    # A copy: the SDK appends its built-in settings (batch_size_rows, load_method, ...) to this
+    # schema in place, and config/schema.py's PROPERTIES must stay the target's own settings
+    # (the tools' --config ENV reader and the plugin definition read them).
+    config_jsonschema = copy.deepcopy(CONFIG_SCHEMA)
     default_sink_class = EventSink
 
     #: The run this target is the face of; set once the configuration is checked (the signal

@@ -31,9 +31,9 @@ from tests.support.meltano import ensure_meltano, meltano_env
 from tests.support.readback import create_kinesis_stream, read_kinesis, unique_name
 from tests.support.servers import ACCESS_KEY_ID, REGION, boto_client
 
-# One worker builds the shared project (a module fixture) once: scripts/test.sh runs
-# `--dist loadgroup`, which keeps a group's tests on one worker.
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("own-meltano-project")]
+# scripts/test.sh runs `--dist loadfile`: a module's tests share one worker, so the shared
+# project (a module fixture) is built once.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_DEFINITION = REPO_ROOT / "plugin" / "target-kinesis.yml"

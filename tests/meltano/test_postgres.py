@@ -91,10 +91,6 @@ CREATE TABLE orders (
 
 T0 = dt.datetime(2024, 5, 1, 9, 0, 0, tzinfo=dt.timezone.utc)
 
-# Its tests share one PostgreSQL and one Meltano project (module fixtures): one worker
-# builds them once (scripts/test.sh runs `--dist loadgroup`).
-pytestmark = pytest.mark.xdist_group("postgres")
-
 
 def _at(minutes: int) -> dt.datetime:
     return T0 + dt.timedelta(minutes=minutes)
