@@ -106,16 +106,7 @@ def _points(
                 {metrics.Tag.ENDPOINT: endpoint, "calls": calls},
             )
         )
-    for code, value in sorted(refused.items()):
-        if value - refused_before.get(code, 0):
-            points.append(
-                metrics.Point(
-                    "counter",
-                    t.cast(metrics.Metric, DeliveryMetric.REFUSED_RECORDS),
-                    value - refused_before.get(code, 0),
-                    {metrics.Tag.ENDPOINT: endpoint, "error_code": code},
-                )
-            )
+    points.extend(_by_code(endpoint, DeliveryMetric.REFUSED_RECORDS, refused, refused_before))
     retried = added("retried_records")
     if retried:
         points.append(
