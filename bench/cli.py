@@ -149,7 +149,7 @@ def _report(args: argparse.Namespace, plan: Plan, m: Measured) -> tuple[str, dic
             "*records/s* = records / wall time of the child process, start to exit. "
             "*net records/s* = records / (wall - startup), startup measured on a 0-record "
             "input. CPU comes from `wait4` on the child (its mapping processes included: it waits "
-            "for them). *peak RSS MiB* is the child's peak RSS, or, when larger, the peak of the "
+            "for them); *CPUs busy* = CPU s / wall s, the cores kept working on average. *peak RSS MiB* is the child's peak RSS, or, when larger, the peak of the "
             "PSS summed over its whole process tree (target-kinesis forks mapping processes; PSS "
             "counts the pages they share once), sampled 4 times a second. *other CPU s*: CPU used during "
             "the run by processes other than the child and the endpoint (noise; should be ~0).",

@@ -55,21 +55,27 @@ def _net_rps(run: Run, startup: dict[str, float]) -> float | None:
     return run.records / (run.wall - s)
 
 
+def _busy(run: Run) -> str:
+    """CPUs kept busy on average: CPU seconds of the process tree over its wall time (2.00 on
+    a 2-CPU machine means both cores worked the whole run)."""
+    return f"{run.cpu / run.wall:.2f}" if run.ok and run.wall > 0 else "-"
+
+
 def results_table(runs: list[Run], startup: dict[str, float]) -> str:
     rows = [
-        "| contender | records | wall s | records/s | net records/s | CPU s | CPU µs/rec "
+        "| contender | records | wall s | records/s | net records/s | CPU s | CPUs busy | CPU µs/rec "
         "| peak RSS MiB | endpoint received | endpoint CPU s | other CPU s | status |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in runs:
         if r.status == "SKIPPED":
-            rows.append(f"| {r.label} | {r.records:,} | - | - | - | - | - | - | - | - | - | SKIPPED: {r.detail} |")
+            rows.append(f"| {r.label} | {r.records:,} | - | - | - | - | - | - | - | - | - | - | SKIPPED: {r.detail} |")
             continue
         net = _net_rps(r, startup)
         status = _status_text(r)
         rows.append(
             f"| {r.label} | {r.records:,} | {r.wall:.2f} | {r.rps:,.0f} | "
-            f"{'-' if net is None else f'{net:,.0f}'} | {r.cpu:.2f} | "
+            f"{'-' if net is None else f'{net:,.0f}'} | {r.cpu:.2f} | {_busy(r)} | "
             f"{(r.cpu / r.records * 1e6) if r.records else 0:.1f} | {r.rss_mib:.1f} | "
             f"{_fmt_int(r.received)} | {r.endpoint_cpu:.2f} | {r.other_cpu:.2f} | {status} |"
         )
@@ -284,15 +290,16 @@ def linearity_section(
         rows = [
             f"**{label}**",
             "",
-            "| records | wall s | records/s | net records/s | CPU µs/rec | marginal CPU µs/rec | peak RSS MiB | status |",
-            "|---:|---:|---:|---:|---:|---:|---:|---|",
+            "| records | wall s | records/s | net records/s | CPUs busy | CPU µs/rec | marginal CPU µs/rec "
+            "| peak RSS MiB | status |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         marginal = _marginal_cpu_us(runs, startup_cpu)
         for r, net_cpu in zip(runs, marginal, strict=True):
             net = _net_rps(r, startup)
             rows.append(
                 f"| {r.records:,} | {r.wall:.2f} | {r.rps:,.0f} | "
-                f"{'-' if net is None else f'{net:,.0f}'} | "
+                f"{'-' if net is None else f'{net:,.0f}'} | {_busy(r)} | "
                 f"{r.cpu / r.records * 1e6:.1f} | {'-' if net_cpu is None else f'{net_cpu:.1f}'} | "
                 f"{r.rss_mib:.1f} | {_status_text(r)} |"
             )
