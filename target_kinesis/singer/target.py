@@ -28,8 +28,8 @@ import typing as t
 from types import FrameType
 
 import click
-from singer_sdk import Target
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
+from singer_sdk.target_base import Target  # not `singer_sdk`: sdk_import.py
 
 from target_kinesis import __version__
 from target_kinesis.config.files import read_config_file
