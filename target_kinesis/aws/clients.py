@@ -12,6 +12,8 @@ start-up). The tools that want boto3 (tools/local.py, tools/policy.py) import it
 
 from __future__ import annotations
 
+import gzip
+import json
 import logging
 import os
 import threading
@@ -27,7 +29,7 @@ from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError, DataNotFoundError, NoCredentialsError, ProfileNotFound
 from botocore.hooks import first_non_none_response
-from botocore.loaders import Loader
+from botocore.loaders import JSONFileLoader, Loader
 
 from target_kinesis import __version__
 from target_kinesis.aws.errors import RoleRefused, error_code
@@ -110,6 +112,26 @@ class _AssumedRoleCredentials(RefreshableCredentials):
 RUN_SERVICES = ("firehose", "kinesis", "s3", "sts")
 
 
+class _FastJsonFileLoader(JSONFileLoader):
+    """botocore's model files parsed into dicts rather than OrderedDicts: the stdlib's C
+    parser builds dicts itself, but calls back into Python for each OrderedDict. endpoints.json
+    (1.2 MB, read by every session) takes 7 ms instead of 16 ms, the Kinesis model and rules
+    2 ms instead of 3.5 ms. The same files (`.json`, then `.json.gz`), the same parser and
+    the same data in the same order (dicts keep it); a kind of file botocore may add later is
+    botocore's own to load. (orjson is faster still, but reads integers beyond 64 bits as
+    floats.)"""
+
+    def load_file(self, file_path: str) -> Any:
+        for extension, opener in ((".json", open), (".json.gz", gzip.open)):
+            full_path = file_path + extension
+            if os.path.isfile(full_path):
+                with opener(full_path, "rb") as data:
+                    loaded = json.loads(data.read().decode("utf-8"))
+                if loaded is not None:
+                    return loaded
+        return super().load_file(file_path)
+
+
 class _RunLoader(Loader):
     """botocore's data loader, looking only for the services a run calls.
 
@@ -118,7 +140,9 @@ class _RunLoader(Loader):
     type, and a client loads two (service-2, endpoint-rule-set-1). Here the list holds the
     services of `RUN_SERVICES` the data has, each found with botocore's own version lookup
     (whose answer the model load reuses). Models, versions, extras and search paths are
-    botocore's."""
+    botocore's; its files are parsed by `_FastJsonFileLoader`."""
+
+    FILE_LOADER_CLASS = _FastJsonFileLoader
 
     def list_available_services(self, type_name: str) -> list[str]:
         found = []

@@ -3,14 +3,17 @@ no boto3 at start-up."""
 
 from __future__ import annotations
 
+import gzip
+import json
+import os
 import subprocess
 import sys
 
 import pytest
 from botocore.exceptions import UnknownServiceError
-from botocore.loaders import Loader
+from botocore.loaders import JSONFileLoader, Loader
 
-from target_kinesis.aws.clients import RUN_SERVICES, AwsAccess, AwsClients, _RunLoader
+from target_kinesis.aws.clients import RUN_SERVICES, AwsAccess, AwsClients, _FastJsonFileLoader, _RunLoader
 from target_kinesis.errors import ConfigError
 
 
@@ -74,3 +77,32 @@ def test_starting_does_not_import_boto3() -> None:
     code = "import sys; import target_kinesis.singer.target; print([m for m in ('boto3', 's3transfer') if m in sys.modules])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_the_fast_json_loader_reads_the_same_data_in_the_same_order() -> None:
+    """Every model file a run's clients read, as botocore's own JSON loader reads it (dumped, so
+    that key order counts too)."""
+    loader = Loader()
+    ours, botocores = _FastJsonFileLoader(), JSONFileLoader()
+    data = loader.BUILTIN_DATA_PATH
+    paths = [os.path.join(data, name) for name in ("endpoints", "partitions", "_retry", "sdk-default-configuration")]
+    for service in RUN_SERVICES:
+        version = loader.determine_latest_version(service, "service-2")
+        for type_name in ("service-2", "endpoint-rule-set-1", "paginators-1", "waiters-2", "service-2.sdk-extras"):
+            paths.append(os.path.join(data, service, version, type_name))
+    compared = 0
+    for path in paths:
+        expected = botocores.load_file(path)
+        assert json.dumps(ours.load_file(path)) == json.dumps(expected), path
+        compared += expected is not None
+    assert compared >= 12
+    assert ours.load_file(os.path.join(data, "no-such-file")) is None
+
+
+def test_the_fast_json_loader_keeps_every_integer_and_reads_gzip(tmp_path) -> None:
+    (tmp_path / "big.json").write_text('{"n": 123456789012345678901234567890, "b": 1}')
+    with gzip.open(tmp_path / "zipped.json.gz", "wb") as zipped:
+        zipped.write(b'{"z": [1.5, "x"]}')
+    ours = _FastJsonFileLoader()
+    assert ours.load_file(str(tmp_path / "big")) == {"n": 123456789012345678901234567890, "b": 1}
+    assert ours.load_file(str(tmp_path / "zipped")) == {"z": [1.5, "x"]}
