@@ -7,11 +7,20 @@ from importlib.metadata import version
 import pytest
 
 import target_kinesis
-from target_kinesis import _installed_version
+from target_kinesis import installed_version
 
 
 def test_the_version_is_the_installed_one() -> None:
-    assert target_kinesis.__version__ == _installed_version() == version("target-kinesis")
+    assert target_kinesis.__version__ == installed_version("target-kinesis") == version("target-kinesis")
+
+
+def test_the_sdk_version_is_the_sdks_own_reading() -> None:
+    from singer_sdk.helpers._packaging import get_sdk_version
+
+    from target_kinesis.singer.target import TargetKinesis
+
+    assert TargetKinesis.get_sdk_version() == get_sdk_version() == version("singer_sdk")
+    assert installed_version("no-such-package-here") is None
 
 
 class _Installed:
@@ -36,4 +45,4 @@ def test_the_version_header_else_the_standard_reading(
     monkeypatch: pytest.MonkeyPatch, metadata: str | None, expected: str
 ) -> None:
     monkeypatch.setattr(target_kinesis, "distribution", lambda name: _Installed(metadata))
-    assert _installed_version() == expected
+    assert installed_version("target-kinesis") == expected
