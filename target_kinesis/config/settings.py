@@ -10,7 +10,6 @@ the Singer SDK adds settings of its own, which the operator tools do not know.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -318,6 +317,8 @@ def _join(path: str, key: str) -> str:
 def unknown_setting(name: str, known: Iterable[str]) -> str:
     """A setting nobody reads, named with the closest known one: a mistyped `hash_fields`
     must stop the run, not send emails in clear."""
+    import difflib  # here: only this error line needs it (start-up time)
+
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     hint = f" (did you mean '{close[0]}'?)" if close else " (target-kinesis --about lists every setting)"
     return f"setting '{name}' is not a target-kinesis setting{hint}"

@@ -19,7 +19,6 @@ stream) is a success, with its counts, as before.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -37,6 +36,8 @@ def closest_names(name: str, candidates: Iterable[str], most: int = 3) -> list[s
     pool = sorted(set(candidates))
     wanted = name.lower()
     found = [c for c in pool if c.lower() != wanted and _NAME_PARTS.split(c.lower())[-1] == wanted]
+    import difflib  # here: only a warning or error line needs it (start-up time)
+
     similar = difflib.get_close_matches(name, pool, n=most, cutoff=0.5)
     return [*found, *(c for c in similar if c not in found and c != name)][:most]
 

@@ -30,7 +30,7 @@ from target_kinesis.delivery.encoding import encoder_for
 from target_kinesis.delivery.producer import Producer
 from target_kinesis.delivery.writer import EventWriter
 from target_kinesis.errors import NothingRoutedError
-from target_kinesis.gc_tuning import tune_for_streaming
+from target_kinesis.gc_tuning import collections_paused, tune_for_streaming
 from target_kinesis.parallel.pool import MappingPool
 from target_kinesis.parallel.segments import ParallelReader
 from target_kinesis.parallel.worker import MappedChunk
@@ -125,8 +125,9 @@ class Run:
         A second call starts nothing new.
         """
         if self._writer is None:
-            self._writer = self._start_writer()
-            self._metrics = self._metrics_for(self._writer.producers)
+            with collections_paused():  # clients and models: made once, kept for the run
+                self._writer = self._start_writer()
+                self._metrics = self._metrics_for(self._writer.producers)
             tune_for_streaming()
         if parallel_possible and self._pool is None:
             self._pool = start_mapping_processes(

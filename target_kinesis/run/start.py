@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import sys
+import threading
 import typing as t
+from collections.abc import Callable
 from functools import partial
 
 from target_kinesis.aws.clients import AwsClients
@@ -68,9 +70,18 @@ def start_writer(
     producers: dict[Destination, Producer] = {}
     for index, destination in enumerate(encoder.destinations):
         client = clients.client(destination.service)
-        stream_max = preflight(s, destination, client, logger) if s.preflight_check else None
         maps = ShardMapReader(partial(list_shards, client, destination.stream), index, shard_maps)
-        if destination.service == "kinesis" and maps.reread() is None:
+        if destination.service == "kinesis" and s.preflight_check:
+            # The shard map is read while the describe is in flight: one round trip less at
+            # start (with TLS to AWS, tens of milliseconds). A failed describe still stops
+            # the run first, without waiting for the read (a daemon thread, dropped).
+            read = _InBackground(maps.reread, name=f"shard-map-{index}")
+            stream_max = preflight(s, destination, client, logger)
+            shard_map_read = read.result()
+        else:
+            stream_max = preflight(s, destination, client, logger) if s.preflight_check else None
+            shard_map_read = maps.reread() if destination.service == "kinesis" else None
+        if destination.service == "kinesis" and shard_map_read is None:
             logger.warning(
                 "Cannot read the shard map of %s (%s; kinesis:ListShards is needed): it is paced by the "
                 "stream's refusals alone",
@@ -98,6 +109,33 @@ def start_writer(
             shard_maps=maps if destination.service == "kinesis" else None,
         )
     return EventWriter(encoder, producers, shard_maps=shard_maps)
+
+
+_T = t.TypeVar("_T")
+
+
+class _InBackground(t.Generic[_T]):
+    """A call made in a daemon thread (which never holds up a stop or the exit): `result()`
+    waits for it, and returns its value or raises its exception."""
+
+    def __init__(self, call: Callable[[], _T], *, name: str) -> None:
+        self._call = call
+        self._value: _T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._call()
+        except BaseException as exc:  # raised again in the caller's thread, by result()
+            self._error = exc
+
+    def result(self) -> _T | None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def preflight(settings: Settings, destination: Destination, client: t.Any, logger: logging.Logger) -> int | None:

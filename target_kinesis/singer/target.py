@@ -27,27 +27,32 @@ import sys
 import typing as t
 from types import FrameType
 
-import click
-from singer_sdk import Target
-from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
+from target_kinesis.gc_tuning import collections_paused
 
-from target_kinesis import __version__
-from target_kinesis.config.files import read_config_file
-from target_kinesis.config.schema import CONFIG_SCHEMA
-from target_kinesis.config.settings import Settings, config_errors, unknown_setting
-from target_kinesis.errors import ConfigError, InputError, OutputClosedError, TargetKinesisError
-from target_kinesis.events.event import Event
-from target_kinesis.log_safety import guard_logs
-from target_kinesis.parallel.segments import ParallelReader, ReadingStopped
-from target_kinesis.parallel.worker import MappedChunk
-from target_kinesis.records.codec import keep_long_integers
-from target_kinesis.records.pipeline import StreamPipeline, replication_key_of
-from target_kinesis.run.lifecycle import Run, StopNow, Terminated
-from target_kinesis.singer.batch_files import batch_records
-from target_kinesis.singer.errors import BAD_INPUT, RecordBeforeSchemaError, bad_input_line, input_error
-from target_kinesis.singer.metrics import DeliveryMetrics
-from target_kinesis.singer.reader import MessageReader
-from target_kinesis.singer.sink import EventSink
+# These imports (botocore's, the SDK's, the target's) allocate most of what start-up makes,
+# all of it living for the whole run: no collections meanwhile (gc_tuning.py).
+with collections_paused():
+    import click
+    from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
+    from singer_sdk.target_base import Target  # not `singer_sdk`: sdk_import.py
+
+    from target_kinesis import __version__, installed_version
+    from target_kinesis.config.files import read_config_file
+    from target_kinesis.config.schema import CONFIG_SCHEMA
+    from target_kinesis.config.settings import Settings, config_errors, unknown_setting
+    from target_kinesis.errors import ConfigError, InputError, OutputClosedError, TargetKinesisError
+    from target_kinesis.events.event import Event
+    from target_kinesis.log_safety import guard_logs
+    from target_kinesis.parallel.segments import ParallelReader, ReadingStopped
+    from target_kinesis.parallel.worker import MappedChunk
+    from target_kinesis.records.codec import keep_long_integers
+    from target_kinesis.records.pipeline import StreamPipeline, replication_key_of
+    from target_kinesis.run.lifecycle import Run, StopNow, Terminated
+    from target_kinesis.singer.batch_files import batch_records
+    from target_kinesis.singer.errors import BAD_INPUT, RecordBeforeSchemaError, bad_input_line, input_error
+    from target_kinesis.singer.metrics import DeliveryMetrics
+    from target_kinesis.singer.reader import MessageReader
+    from target_kinesis.singer.sink import EventSink
 
 #: `target-kinesis --help` ends with the operator tools (each has its own --help). "\b" keeps
 #: click from rewrapping the list.
@@ -127,6 +132,12 @@ class TargetKinesis(Target):
     @classmethod
     def get_plugin_version(cls) -> str:
         return __version__
+
+    @classmethod
+    def get_sdk_version(cls) -> str:
+        """The SDK's version as the SDK gives it, read from the METADATA headers
+        (`installed_version`: 7 ms less at every start, where the SDK logs it)."""
+        return installed_version("singer_sdk") or "[could not be detected]"
 
     @classmethod
     def get_singer_command(cls) -> click.Command:
