@@ -94,7 +94,7 @@ class StreamPipeline:
         `_sdc_*` metadata, validate it, check its key properties. `line`: the RECORD line
         the record was read from (None when there is none: a BATCH file, a stream map's
         output), for the precheck."""
-        if not self.keep_sdc_metadata:
+        if not self.keep_sdc_metadata and not SDC_METADATA_FIELDS.isdisjoint(record):
             strip_sdc_metadata(record)
         if self.validator is not None and not (line is not None and self.precheck is not None and self.precheck(line)):
             validate_record(self.validator, record, self.stream)
