@@ -206,18 +206,29 @@ class EventMapper:
         raw_anonymous = get(self._anonymous_field)
         if raw_anonymous is None and self._anonymous_default is not None:
             raw_anonymous = get(self._anonymous_default)
+        id_not_text = False
         if type(raw_user) is str:
             user_id: str | None = raw_user or None
-            id_not_text = False
+        elif raw_user is None:
+            user_id = None
         else:
-            user_id = None if raw_user is None else _id_text(raw_user)
+            user_id = _id_text(raw_user)
             id_not_text = _not_an_id(user_id, raw_user)
         if type(raw_anonymous) is str:
             anonymous_id: str | None = raw_anonymous or None
+        elif raw_anonymous is None:
+            anonymous_id = None
         else:
-            anonymous_id = None if raw_anonymous is None else _id_text(raw_anonymous)
+            anonymous_id = _id_text(raw_anonymous)
             id_not_text = id_not_text or _not_an_id(anonymous_id, raw_anonymous)
-        message_id = self._message_id(record)
+        if self._derived_id:  # _message_id(record), which it is for the streams without message_id_field
+            keys = list(map(get, self.key_properties))
+            if self._keys_only:
+                message_id = deterministic_id(self.stream, keys)
+            else:
+                message_id = deterministic_id(self.stream, keys, self._content(record) if self._volatile else record)
+        else:
+            message_id = self._message_id(record)
         if self._mparticle_spec:
             return self._mparticle(record, user_id, anonymous_id, message_id, id_not_text)
         # _timestamp(record, time_extracted), with to_iso's ISO-text check for text values.
@@ -245,7 +256,7 @@ class EventMapper:
         body: dict[str, Any] = {"type": event_type}
         name: str | None = None
         if event_type == "track":
-            name = self._event_name(record)
+            name = self._event_name(record) if self._constant_name is None else self._constant_name
             body["event"] = name
         if user_id:
             body["userId"] = user_id
@@ -253,7 +264,10 @@ class EventMapper:
             body["anonymousId"] = anonymous_id
         body["messageId"] = message_id
         body["timestamp"] = timestamp
-        body["sentAt"] = self._now()
+        if int(self._clock()) == self._now_second:  # _now(), without its call within the second
+            body["sentAt"] = self._now_text
+        else:
+            body["sentAt"] = self._now()
         body["context"] = _CONTEXT  # shared and never mutated (privacy switches copy first)
 
         payload = self._payload
@@ -291,6 +305,9 @@ class EventMapper:
             )
         self._page_name_field = spec.name_field if spec.type in ("page", "screen") else None
         self._select_fields = spec.include_fields is not None or spec.exclude_fields is not None
+        self._derived_id = not spec.message_id_field
+        #: _event_name's answer when it depends on no field of the record.
+        self._constant_name = None if spec.event_field else (spec.event or self.stream)
 
     def _event_name(self, record: Mapping[str, Any]) -> str:
         if self.spec.event_field:
