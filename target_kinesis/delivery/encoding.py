@@ -26,7 +26,7 @@ from target_kinesis.delivery.routing import Router
 from target_kinesis.delivery.shards import NO_MAP_VERSION, ShardMap
 from target_kinesis.delivery.stats import RunStats
 from target_kinesis.events.event import Event
-from target_kinesis.events.serialize import JSON_OPTS, dumps, json_default
+from target_kinesis.events.serialize import TEXT_KEYS_JSON_OPTS, dumps, json_default
 
 #: One record for one destination, ready for `Producer.add_all`: (index into
 #: `Encoder.destinations`, partition key, size as the service counts it, wire form (for a
@@ -108,9 +108,9 @@ class Encoder:
         if privacy.active:
             privacy.apply(event, stats)
         try:  # dumps(event.body) without its two calls in the usual case
-            data = _orjson_dumps(event.body, default=json_default, option=JSON_OPTS)
+            data = _orjson_dumps(event.body, default=json_default, option=TEXT_KEYS_JSON_OPTS)
         except orjson.JSONEncodeError:
-            data = dumps(event.body)  # what orjson cannot write on its own, and the error naming what
+            data = dumps(event.body)  # keys that are not text, what orjson cannot write alone, the error
         key: str | None = None
         for index, record_size, wire, newline, keyed, packed in plan:
             payload = data + b"\n" if newline else data

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from target_kinesis.events.serialize import CANONICAL_OPTS, canonical, canonical_default
+from target_kinesis.events.serialize import TEXT_KEYS_CANONICAL_OPTS, canonical, canonical_default
 
 _orjson_dumps = orjson.dumps
 
@@ -27,9 +27,9 @@ def deterministic_id(*parts: Any) -> str:
     """
     sha1 = _NAMESPACE_SHA1.copy()
     try:  # canonical(parts), without its two calls in the usual case (this runs once per record)
-        data = _orjson_dumps(parts, default=canonical_default, option=CANONICAL_OPTS)
+        data = _orjson_dumps(parts, default=canonical_default, option=TEXT_KEYS_CANONICAL_OPTS)
     except orjson.JSONEncodeError:
-        data = canonical(parts)  # what orjson cannot write on its own, and the error naming what
+        data = canonical(parts)  # keys that are not text, what orjson cannot write alone, the error naming what
     sha1.update(data)
     h = sha1.hexdigest()
     return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:32]}"

@@ -67,6 +67,11 @@ def canonical(value: Any) -> bytes:
 
 
 CANONICAL_OPTS = JSON_OPTS | orjson.OPT_SORT_KEYS
+#: The same without OPT_NON_STR_KEYS, for the hot paths (an event, a messageId), tried first:
+#: a value whose keys are all text (the usual one) is written alike, a third faster; a key of
+#: any other type raises, and the caller takes `dumps` or `canonical` instead.
+TEXT_KEYS_JSON_OPTS = JSON_OPTS & ~orjson.OPT_NON_STR_KEYS
+TEXT_KEYS_CANONICAL_OPTS = CANONICAL_OPTS & ~orjson.OPT_NON_STR_KEYS
 
 
 def _json(value: Any, option: int, default: Callable[[Any], Any]) -> bytes:

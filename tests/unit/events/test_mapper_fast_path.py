@@ -2,14 +2,20 @@
 version: the same steps through the mapper's own helpers (`_field`, `_id_text`,
 `_message_id`, `_timestamp`, `_event_name`, `_now`, `_fields`), in the same order. Drawn:
 specs of every type, and records whose id, timestamp and name fields hold values of every
-kind (text, empty, numbers, booleans, objects, lists, Decimals, nothing at all).
+kind (text, empty, numbers, booleans, objects, lists, Decimals, nothing at all). And the
+JSON the hot paths write first without OPT_NON_STR_KEYS is the JSON `dumps` and `canonical`
+write.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import typing as t
+import uuid
 from decimal import Decimal
 
+import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +23,17 @@ from target_kinesis.config.events import EventSpec
 from target_kinesis.errors import InputError
 from target_kinesis.events import mapper as mapper_module
 from target_kinesis.events.event import Event
+from target_kinesis.events.ids import NAMESPACE, deterministic_id
 from target_kinesis.events.mapper import EventMapper, snake_case
+from target_kinesis.events.serialize import (
+    CANONICAL_OPTS,
+    JSON_OPTS,
+    TEXT_KEYS_CANONICAL_OPTS,
+    TEXT_KEYS_JSON_OPTS,
+    canonical,
+    canonical_default,
+    json_default,
+)
 
 
 def clear_map(m: EventMapper, record: dict[str, t.Any], time_extracted: t.Any) -> Event:
@@ -151,3 +167,35 @@ def test_map_makes_what_its_helpers_make(
     assert fast == outcome(lambda: clear_map(twin, dict(record), time_extracted))
     again = outcome(lambda: m.map(dict(record), time_extracted))  # its sentAt cache, maybe a second later
     assert again == outcome(lambda: clear_map(m, dict(record), time_extracted))
+
+
+# -- the JSON of the hot paths: tried without OPT_NON_STR_KEYS first ----------------------------
+
+TEXT_KEYED = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6)
+    | st.sampled_from([Decimal("2.50"), Decimal("1234567890.12345678901234"), Decimal("1e3")])
+    | st.datetimes(timezones=st.none() | st.just(dt.timezone.utc)),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=4),
+    max_leaves=16,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=TEXT_KEYED)
+def test_text_keyed_values_are_written_alike_without_non_str_keys(value: t.Any) -> None:
+    for fast, full, default in (
+        (TEXT_KEYS_JSON_OPTS, JSON_OPTS, json_default),
+        (TEXT_KEYS_CANONICAL_OPTS, CANONICAL_OPTS, canonical_default),
+    ):
+        assert orjson.dumps(value, default=default, option=fast) == orjson.dumps(value, default=default, option=full)
+
+
+def test_keys_that_are_not_text_take_the_full_way() -> None:
+    parts = ("s", [1], {1: "a", "b": {dt.date(2024, 1, 1): 2}})
+    assert deterministic_id(*parts) == str(uuid.uuid5(NAMESPACE, canonical(parts).decode()))
+    with pytest.raises(orjson.JSONEncodeError):
+        orjson.dumps(parts, option=TEXT_KEYS_CANONICAL_OPTS)
