@@ -180,11 +180,11 @@ def columns_of(
 
 
 def _column(records: list[Encoded], shard_map: ShardMap | None) -> Column:
-    keys = list(map(itemgetter(1), records))
+    _, keys, sizes, wires, _ = zip(*records, strict=True)  # one pass over the records for all three
     return Column.of(
-        list(map(itemgetter(3), records)),
+        wires,
         keys,
-        map(itemgetter(2), records),
+        sizes,
         shard_map.indexes_of(keys) if shard_map is not None else (),
         shard_map.version if shard_map is not None else NO_MAP_VERSION,
     )
