@@ -60,16 +60,29 @@ class KinesisService:
     @staticmethod
     def record_size(data: bytes, key: str | None) -> int:
         """Kinesis counts the partition key (UTF-8) against record and request limits."""
-        return len(data) + (len(key.encode("utf-8")) if key else 0)
+        if not key:
+            return len(data)
+        return len(data) + (len(key) if key.isascii() else len(key.encode("utf-8")))
 
     @staticmethod
     def wire(data: bytes, key: str | None, explicit_hash_key: str | None = None) -> bytes:
         """One entry of PutRecords' `Records`, as JSON. `explicit_hash_key` (a decimal) places
         the record instead of its partition key's MD5 (a KPL aggregate, on its shard)."""
-        head = (b'{"Data":"', b2a_base64(data, newline=False), b'","PartitionKey":', orjson.dumps(key))
         if explicit_hash_key is None:
-            return b"".join((*head, b"}"))
-        return b"".join((*head, b',"ExplicitHashKey":"', explicit_hash_key.encode("ascii"), b'"}'))
+            return b"".join(
+                (b'{"Data":"', b2a_base64(data, newline=False), b'","PartitionKey":', orjson.dumps(key), b"}")
+            )
+        return b"".join(
+            (
+                b'{"Data":"',
+                b2a_base64(data, newline=False),
+                b'","PartitionKey":',
+                orjson.dumps(key),
+                b',"ExplicitHashKey":"',
+                explicit_hash_key.encode("ascii"),
+                b'"}',
+            )
+        )
 
     @staticmethod
     def put(aws: JsonCaller, stream: str, wires: Sequence[bytes], records: int | None = None) -> PutAnswer:

@@ -16,7 +16,6 @@ from operator import itemgetter
 
 import orjson
 
-from target_kinesis.aws.batch_api import Service
 from target_kinesis.aws.services import SERVICES
 from target_kinesis.config.destinations import Destination
 from target_kinesis.config.settings import Settings
@@ -27,7 +26,7 @@ from target_kinesis.delivery.routing import Router
 from target_kinesis.delivery.shards import NO_MAP_VERSION, ShardMap
 from target_kinesis.delivery.stats import RunStats
 from target_kinesis.events.event import Event
-from target_kinesis.events.serialize import dumps
+from target_kinesis.events.serialize import TEXT_KEYS_JSON_OPTS, dumps, json_default
 
 #: One record for one destination, ready for `Producer.add_all`: (index into
 #: `Encoder.destinations`, partition key, size as the service counts it, wire form (for a
@@ -37,6 +36,10 @@ from target_kinesis.events.serialize import dumps
 #: A plain tuple: records cross a process boundary by the thousand, and tuples pickle
 #: several times faster than any class.
 Encoded = tuple[int, "str | None", int, bytes, int]
+#: One destination of an event's plan: (index, the service's `record_size` and `wire`, trailing
+#: newline, partition key, packed).
+_Step = tuple[int, Callable[[bytes, "str | None"], int], Callable[[bytes, "str | None"], bytes], bool, bool, bool]
+_orjson_dumps = orjson.dumps
 
 
 class Encoder:
@@ -61,41 +64,55 @@ class Encoder:
             d: (index[d], SERVICES[d.service], newline(d.service), SERVICES[d.service].uses_partition_key, packed(d))
             for d in self.destinations
         }
-        self._plans: dict[tuple[str, str | None], tuple[tuple[int, Service, bool, bool, bool], ...]] = {}
+        self._plans: dict[tuple[str, str | None], tuple[_Step, ...]] = {}
         self.stats = RunStats()
 
-    def _plan(self, event: Event) -> tuple[tuple[int, Service, bool, bool, bool], ...]:
+    def _plan(self, event: Event) -> tuple[_Step, ...]:
         """Where an event of this type and name goes; cached like the router's answer."""
         key = (event.type, event.name)
         plan = self._plans.get(key)
         if plan is None:
-            plan = tuple(self._targets[d] for d in self.router.route(event.type, event.name))
+            plan = tuple(
+                (index, service.record_size, service.wire, newline, keyed, packed)
+                for index, service, newline, keyed, packed in (
+                    self._targets[d] for d in self.router.route(event.type, event.name)
+                )
+            )
             if len(self._plans) < 10_000:  # bounded: event names come from data
                 self._plans[key] = plan
         return plan
 
     def encode(self, event: Event, out: list[Encoded]) -> bool:
         """Append the records `event` becomes (none when unmapped or dropped as anonymous);
-        False when no rule routes it anywhere (unmapped), for the caller's tally per stream."""
+        False when no rule routes it anywhere (unmapped), for the caller's tally per stream.
+
+        Once per record and destination: `_plan`, `Privacy.keep` and `dumps` are called only
+        off their usual path, and each destination's size and wire functions are bound in
+        its plan."""
         stats = self.stats
         stats.records_read += 1
         if event.timestamp_replaced:
             stats.timestamp_fallbacks += 1
         if event.id_not_text:
             stats.ids_not_text += 1
-        plan = self._plan(event)
+        plan = self._plans.get((event.type, event.name))
+        if plan is None:
+            plan = self._plan(event)
         if not plan:
             stats.unmapped += 1
             return False
         privacy = self.privacy
-        if not privacy.keep(event):
+        if not privacy.send_anonymous_users and not privacy.keep(event):
             stats.dropped_anonymous += 1
             return True
         if privacy.active:
             privacy.apply(event, stats)
-        data = dumps(event.body)
+        try:  # dumps(event.body) without its two calls in the usual case
+            data = _orjson_dumps(event.body, default=json_default, option=TEXT_KEYS_JSON_OPTS)
+        except orjson.JSONEncodeError:
+            data = dumps(event.body)  # keys that are not text, what orjson cannot write alone, the error
         key: str | None = None
-        for index, service, newline, keyed, packed in plan:
+        for index, record_size, wire, newline, keyed, packed in plan:
             payload = data + b"\n" if newline else data
             record_key = None
             if keyed:
@@ -105,8 +122,15 @@ class Encoder:
                         stats.key_fallbacks += 1
                         key = clamp_key(event.message_id)
                 record_key = key
-            size = service.record_size(payload, record_key)
-            out.append((index, record_key, size, payload if packed else service.wire(payload, record_key), 0))
+            out.append(
+                (
+                    index,
+                    record_key,
+                    record_size(payload, record_key),
+                    payload if packed else wire(payload, record_key),
+                    0,
+                )
+            )
         return True
 
     def encode_stored(self, destination: Destination, data: bytes, key: str | None, out: list[Encoded]) -> None:
@@ -156,11 +180,11 @@ def columns_of(
 
 
 def _column(records: list[Encoded], shard_map: ShardMap | None) -> Column:
-    keys = list(map(itemgetter(1), records))
+    _, keys, sizes, wires, _ = zip(*records, strict=True)  # one pass over the records for all three
     return Column.of(
-        list(map(itemgetter(3), records)),
+        wires,
         keys,
-        map(itemgetter(2), records),
+        sizes,
         shard_map.indexes_of(keys) if shard_map is not None else (),
         shard_map.version if shard_map is not None else NO_MAP_VERSION,
     )

@@ -42,6 +42,7 @@ class PartitionKeys:
     def __init__(self, setting: str = "userId", rng: random.Random | None = None) -> None:
         self.setting = setting
         self._path = split_path(setting)
+        self._user_id = setting == "userId"
         self._rng = rng or random.Random()
 
     def key_for(self, event: Event) -> str:
@@ -51,6 +52,10 @@ class PartitionKeys:
     def found_key(self, event: Event) -> str | None:
         """The partition key the setting names, or None when the event has no such value
         (missing or empty): the caller falls back to the messageId, and counts it."""
+        if self._user_id:  # the default setting, and a userId (text) in the usual case
+            user_id = event.body.get("userId")
+            if type(user_id) is str and user_id:
+                return user_id if len(user_id) <= PARTITION_KEY_MAX_CHARS else clamp_key(user_id)
         if self.setting == "random":
             return f"{self._rng.getrandbits(128):032x}"
         if self.setting == "messageId":

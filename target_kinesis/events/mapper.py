@@ -22,6 +22,8 @@ from target_kinesis.events.event import Event
 from target_kinesis.events.ids import deterministic_id
 from target_kinesis.events.timestamps import to_iso, to_unix_seconds
 
+_fromisoformat = dt.datetime.fromisoformat
+
 #: Where an event type carries its record fields, as Segment's libraries build them.
 _PAYLOAD_KEY = {
     "track": "properties",
@@ -110,6 +112,7 @@ class EventMapper:
             )
         self._now_second = -1
         self._now_text = ""
+        self._plan_map()
 
     # -- small helpers -------------------------------------------------------------
 
@@ -136,16 +139,17 @@ class EventMapper:
         return None
 
     def _keys(self, record: Mapping[str, Any]) -> list[Any]:
-        return [record.get(key) for key in self.key_properties]
+        return list(map(record.get, self.key_properties))
 
     def _message_id(self, record: Mapping[str, Any]) -> str:
         if self.spec.message_id_field:
             value = _id_text(record.get(self.spec.message_id_field))
             if value:
                 return value
+        keys = list(map(record.get, self.key_properties))  # _keys(record), once per record
         if self._keys_only:
-            return deterministic_id(self.stream, self._keys(record))
-        return deterministic_id(self.stream, self._keys(record), self._content(record))
+            return deterministic_id(self.stream, keys)
+        return deterministic_id(self.stream, keys, self._content(record) if self._volatile else record)
 
     def _content(self, record: Mapping[str, Any]) -> Mapping[str, Any]:
         if not self._volatile:
@@ -184,27 +188,75 @@ class EventMapper:
     # -- the mapping ---------------------------------------------------------------
 
     def map(self, record: dict[str, Any], time_extracted: Any = None) -> Event:
-        """One Singer record -> one event. Raises InputError naming the field at fault."""
-        spec = self.spec
-        if spec.type == "passthrough":
+        """One Singer record -> one event. Raises InputError naming the field at fault.
+
+        The hot path of a run (once per record): written out here rather than through the
+        helpers above, with what depends only on the stream's spec decided once in
+        `_plan_map`. Each inlined step says which helper it stands for and takes the
+        helper's own path for any value but the usual (text, or nothing);
+        tests/unit/events/test_mapper_fast_path.py holds it to the helpers.
+        """
+        if self._passthrough_spec:
             return self._passthrough(record, time_extracted)
-        raw_user = self._field(record, spec.user_id_field, "userId", "user_id")
-        raw_anonymous = self._field(record, spec.anonymous_id_field, "anonymousId", "anonymous_id")
-        user_id = _id_text(raw_user)
-        anonymous_id = _id_text(raw_anonymous)
-        id_not_text = _not_an_id(user_id, raw_user) or _not_an_id(anonymous_id, raw_anonymous)
-        message_id = self._message_id(record)
-        if spec.type == "audience" and spec.audience_format == "mparticle":
+        get = record.get
+        # _field(record, spec.user_id_field, "userId", "user_id"), then _id_text and _not_an_id.
+        raw_user = get(self._user_field)
+        if raw_user is None and self._user_default is not None:
+            raw_user = get(self._user_default)
+        raw_anonymous = get(self._anonymous_field)
+        if raw_anonymous is None and self._anonymous_default is not None:
+            raw_anonymous = get(self._anonymous_default)
+        id_not_text = False
+        if type(raw_user) is str:
+            user_id: str | None = raw_user or None
+        elif raw_user is None:
+            user_id = None
+        else:
+            user_id = _id_text(raw_user)
+            id_not_text = _not_an_id(user_id, raw_user)
+        if type(raw_anonymous) is str:
+            anonymous_id: str | None = raw_anonymous or None
+        elif raw_anonymous is None:
+            anonymous_id = None
+        else:
+            anonymous_id = _id_text(raw_anonymous)
+            id_not_text = id_not_text or _not_an_id(anonymous_id, raw_anonymous)
+        if self._derived_id:  # _message_id(record), which it is for the streams without message_id_field
+            keys = list(map(get, self.key_properties))
+            if self._keys_only:
+                message_id = deterministic_id(self.stream, keys)
+            else:
+                message_id = deterministic_id(self.stream, keys, self._content(record) if self._volatile else record)
+        else:
+            message_id = self._message_id(record)
+        if self._mparticle_spec:
             return self._mparticle(record, user_id, anonymous_id, message_id, id_not_text)
-        timestamp, timestamp_replaced = self._timestamp(record, time_extracted)
+        # _timestamp(record, time_extracted), with to_iso's ISO-text check for text values.
+        timestamp: str | None = None
+        timestamp_replaced = False
+        timestamp_field = self.timestamp_field
+        if timestamp_field:
+            raw = get(timestamp_field)
+            if type(raw) is str:
+                if raw:
+                    try:
+                        _fromisoformat(raw[:-1] + "+00:00" if raw[-1] in "Zz" else raw)
+                        timestamp = raw
+                    except ValueError:
+                        timestamp_replaced = True
+            else:
+                timestamp = to_iso(raw)
+                timestamp_replaced = not timestamp and raw is not None
+        if not timestamp:
+            timestamp = to_iso(time_extracted) or self._now()
         if not user_id and not anonymous_id:
             anonymous_id = self._anonymous_fallback(record)
 
-        event_type = "identify" if spec.type == "audience" else spec.type
+        event_type = self._event_type
         body: dict[str, Any] = {"type": event_type}
         name: str | None = None
         if event_type == "track":
-            name = self._event_name(record)
+            name = self._event_name(record) if self._constant_name is None else self._constant_name
             body["event"] = name
         if user_id:
             body["userId"] = user_id
@@ -212,24 +264,50 @@ class EventMapper:
             body["anonymousId"] = anonymous_id
         body["messageId"] = message_id
         body["timestamp"] = timestamp
-        body["sentAt"] = self._now()
+        if int(self._clock()) == self._now_second:  # _now(), without its call within the second
+            body["sentAt"] = self._now_text
+        else:
+            body["sentAt"] = self._now()
         body["context"] = _CONTEXT  # shared and never mutated (privacy switches copy first)
 
-        if spec.type == "audience":
-            body["traits"] = {snake_case(self._audience_name(record)): self._is_member(record)}
-        elif event_type in ("track", "page", "screen"):
-            if event_type != "track" and spec.name_field:
-                page_name = record.get(spec.name_field)
+        payload = self._payload
+        if payload is not None:  # properties (track, page, screen) or traits (identify, group)
+            if self._page_name_field:
+                page_name = get(self._page_name_field)
                 if page_name is not None:
                     body["name"] = str(page_name)
-            body["properties"] = self._fields(record)
-        elif event_type in ("identify", "group"):
             if event_type == "group":
-                body["groupId"] = self._required_id(record, spec.group_id_field, "group_id_field")
-            body["traits"] = self._fields(record)
+                body["groupId"] = self._required_id(record, self.spec.group_id_field, "group_id_field")
+            body[payload] = self._fields(record) if self._select_fields else record
+        elif self._audience_spec:
+            body["traits"] = {snake_case(self._audience_name(record)): self._is_member(record)}
         elif event_type == "alias":
-            body["previousId"] = self._required_id(record, spec.previous_id_field, "previous_id_field")
+            body["previousId"] = self._required_id(record, self.spec.previous_id_field, "previous_id_field")
         return Event(body, event_type, name, message_id, user_id, anonymous_id, timestamp_replaced, id_not_text)
+
+    def _plan_map(self) -> None:
+        """What `map` decides once per stream: which fields hold the ids, the event type,
+        where the record's fields go."""
+        spec = self.spec
+        self._passthrough_spec = spec.type == "passthrough"
+        self._audience_spec = spec.type == "audience"
+        self._mparticle_spec = self._audience_spec and spec.audience_format == "mparticle"
+        # _field: the configured field alone, else the first of the defaults holding a value.
+        self._user_field = spec.user_id_field or "userId"
+        self._user_default = None if spec.user_id_field else "user_id"
+        self._anonymous_field = spec.anonymous_id_field or "anonymousId"
+        self._anonymous_default = None if spec.anonymous_id_field else "anonymous_id"
+        self._event_type = "identify" if self._audience_spec else spec.type
+        self._payload: str | None = None
+        if not self._audience_spec:
+            self._payload = {"track": "properties", "page": "properties", "screen": "properties"}.get(
+                spec.type, "traits" if spec.type in ("identify", "group") else None
+            )
+        self._page_name_field = spec.name_field if spec.type in ("page", "screen") else None
+        self._select_fields = spec.include_fields is not None or spec.exclude_fields is not None
+        self._derived_id = not spec.message_id_field
+        #: _event_name's answer when it depends on no field of the record.
+        self._constant_name = None if spec.event_field else (spec.event or self.stream)
 
     def _event_name(self, record: Mapping[str, Any]) -> str:
         if self.spec.event_field:

@@ -35,7 +35,7 @@ def json_default(value: Any) -> Any:
     return _other_default(value)
 
 
-def _canonical_default(value: Any) -> Any:
+def canonical_default(value: Any) -> Any:
     """As `json_default`, but a Decimal keeps its text: messageIds derived from it must stay
     what earlier versions derived, so replays keep their ids."""
     if isinstance(value, Decimal):
@@ -53,20 +53,25 @@ def _other_default(value: Any) -> Any:
 
 #: orjson writes containers at most this deep (its limit, not ours to raise).
 MAX_DEPTH = 254
-_JSON_OPTS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
+JSON_OPTS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
 
 
 def dumps(value: Any) -> bytes:
     """Compact JSON for what is written to a stream."""
-    return _json(value, _JSON_OPTS, json_default)
+    return _json(value, JSON_OPTS, json_default)
 
 
 def canonical(value: Any) -> bytes:
     """Sorted keys, Decimals as read: the bytes a deterministic id is derived from."""
-    return _json(value, _CANONICAL_OPTS, _canonical_default)
+    return _json(value, CANONICAL_OPTS, canonical_default)
 
 
-_CANONICAL_OPTS = _JSON_OPTS | orjson.OPT_SORT_KEYS
+CANONICAL_OPTS = JSON_OPTS | orjson.OPT_SORT_KEYS
+#: The same without OPT_NON_STR_KEYS, for the hot paths (an event, a messageId), tried first:
+#: a value whose keys are all text (the usual one) is written alike, a third faster; a key of
+#: any other type raises, and the caller takes `dumps` or `canonical` instead.
+TEXT_KEYS_JSON_OPTS = JSON_OPTS & ~orjson.OPT_NON_STR_KEYS
+TEXT_KEYS_CANONICAL_OPTS = CANONICAL_OPTS & ~orjson.OPT_NON_STR_KEYS
 
 
 def _json(value: Any, option: int, default: Callable[[Any], Any]) -> bytes:

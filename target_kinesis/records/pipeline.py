@@ -17,7 +17,7 @@ from target_kinesis.config.events import EventSpec
 from target_kinesis.errors import MissingKeyProperties
 from target_kinesis.events.event import Event
 from target_kinesis.events.mapper import EventMapper
-from target_kinesis.records.precheck import build_precheck
+from target_kinesis.records.precheck import build_precheck, build_record_precheck
 from target_kinesis.records.validation import LazyValidator, build_validator, validate_record
 
 #: The `_sdc_*` fields the Singer SDK removes from every record before a sink sees it
@@ -74,6 +74,10 @@ class StreamPipeline:
         self.precheck: Callable[[bytes], bool] | None = (
             build_precheck(schema, SDC_METADATA_FIELDS) if validate else None
         )
+        #: The same, of a record orjson read (`check`'s `json_native`).
+        self.record_precheck: Callable[[dict[str, Any]], bool] | None = (
+            build_record_precheck(schema, SDC_METADATA_FIELDS) if validate else None
+        )
         self.mapper = EventMapper(
             stream, spec, key_properties=self.key_properties, schema=schema, replication_key=replication_key
         )
@@ -89,23 +93,36 @@ class StreamPipeline:
             validate=validate,
         )
 
-    def check(self, record: dict[str, Any], line: bytes | None = None) -> None:
+    def check(self, record: dict[str, Any], line: bytes | None = None, *, json_native: bool = False) -> None:
         """What a record goes through before it is mapped, in the SDK's order: drop its
         `_sdc_*` metadata, validate it, check its key properties. `line`: the RECORD line
         the record was read from (None when there is none: a BATCH file, a stream map's
-        output), for the precheck."""
-        if not self.keep_sdc_metadata:
+        output), for the precheck. `json_native`: orjson read the record (JSON values alone),
+        so the record precheck may vouch for it instead."""
+        if not self.keep_sdc_metadata and not SDC_METADATA_FIELDS.isdisjoint(record):
             strip_sdc_metadata(record)
-        if self.validator is not None and not (line is not None and self.precheck is not None and self.precheck(line)):
-            validate_record(self.validator, record, self.stream)
+        if self.validator is not None:
+            if json_native and self.record_precheck is not None:
+                vouched = self.record_precheck(record)
+            else:
+                vouched = line is not None and self.precheck is not None and self.precheck(line)
+            if not vouched:
+                validate_record(self.validator, record, self.stream)
         for key in self.key_properties:
             if key not in record:
                 missing = ", ".join(k for k in self.key_properties if k not in record)
                 raise MissingKeyProperties(f"stream '{self.stream}': record is missing key properties {missing}")
 
-    def event(self, record: dict[str, Any], time_extracted: Any = None, line: bytes | None = None) -> Event:
+    def event(
+        self,
+        record: dict[str, Any],
+        time_extracted: Any = None,
+        line: bytes | None = None,
+        *,
+        json_native: bool = False,
+    ) -> Event:
         """The record checked and mapped; InputError names what is wrong with it."""
-        self.check(record, line)
+        self.check(record, line, json_native=json_native)
         return self.mapper.map(record, time_extracted)
 
 

@@ -14,12 +14,13 @@ import functools
 import json
 import typing as t
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from target_kinesis.records.pipeline import SDC_METADATA_FIELDS, strip_sdc_metadata
-from target_kinesis.records.precheck import build_precheck
+from target_kinesis.records.precheck import build_precheck, build_record_precheck
 from target_kinesis.records.validation import RecordInvalid, build_validator
 
 NAMES = ["id", "name", "total", "items", "a b", "_sdc_extracted_at"]
@@ -121,6 +122,34 @@ def test_whatever_the_precheck_accepts_the_exact_validator_accepts(
         record = data.draw(records, label="record")
         if isinstance(record, dict) and precheck(message(record)):
             assert exact_accepts(schema, record), (schema, record)
+
+
+def as_orjson_reads_it(record: dict[str, t.Any]) -> dict[str, t.Any] | None:
+    """The record as a mapping process holds it (orjson read its line, `_sdc_*` fields
+    removed); None for one orjson cannot read (an integer beyond 64 bits: its line goes
+    the exact parser's way, and the line precheck's)."""
+    try:
+        native: dict[str, t.Any] = orjson.loads(orjson.dumps(record))
+    except orjson.JSONEncodeError:
+        return None
+    strip_sdc_metadata(native)
+    return native
+
+
+@pytest.mark.slow
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(schema=TOP_SCHEMAS, data=st.data())
+def test_whatever_the_record_precheck_accepts_the_exact_validator_accepts(
+    schema: dict[str, t.Any], data: st.DataObject
+) -> None:
+    precheck = build_record_precheck(schema, SDC_METADATA_FIELDS)
+    assume(precheck is not None)
+    records = RECORDS | _near(schema)
+    for _ in range(5):
+        record = data.draw(records, label="record")
+        native = as_orjson_reads_it(record) if isinstance(record, dict) else None
+        if native is not None and precheck(native):
+            assert exact_accepts(schema, native), (schema, native)
 
 
 def _near(schema: t.Any) -> st.SearchStrategy[t.Any]:
@@ -231,6 +260,16 @@ def test_invalid_records_are_refused(change: dict[str, t.Any]) -> None:
     record = {**ORDER, **change}
     assert not precheck(message(record))
     assert not exact_accepts(ORDER_SCHEMA, record)
+
+
+def test_the_record_precheck_accepts_a_typical_record_and_refuses_invalid_ones() -> None:
+    precheck = build_record_precheck(ORDER_SCHEMA, SDC_METADATA_FIELDS)
+    assert precheck is not None
+    assert precheck(dict(ORDER))
+    for change in ({"total": "12"}, {"qty": True}, {"status": "lost"}, {"surprise": 1}, {"items": [{"sku": 5}]}):
+        assert not precheck({**ORDER, **change}), change
+    assert not precheck({k: v for k, v in ORDER.items() if k != "total"})
+    assert build_record_precheck({"type": "object", "required": ["_sdc_extracted_at"]}, SDC_METADATA_FIELDS) is None
 
 
 def test_a_missing_required_field_is_refused() -> None:
