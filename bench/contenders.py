@@ -125,9 +125,14 @@ def build_contenders(endpoint: Endpoint, target_cmd: str | None, ref: RefTree | 
     }
     if ref is not None:
         boot = [PY, "-c", BOOT, str(ref.path)]
-        for key, cfg in zip(REF_BASES, (cfg_k, cfg_f, cfg_serial), strict=True):
+        for key, cfg in zip(REF_BASES, (cfg_k, cfg_f, cfg_serial, cfg_kpl), strict=True):
             current = contenders[key]
             contenders[ref_key(key, ref)] = Contender(
-                ref_key(key, ref), f"{current.label} @{ref.short}", [*boot, "--config", cfg], current.counted_api
+                ref_key(key, ref),
+                f"{current.label} @{ref.short}",
+                [*boot, "--config", cfg],
+                current.counted_api,
+                config=current.config,
+                received_key=current.received_key,
             )
     return contenders

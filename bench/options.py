@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--ref",
         metavar="REV",
-        help="also run tk-kinesis / tk-firehose / tk-kinesis-serial as they are at git revision REV\n"
+        help="also run tk-kinesis / tk-firehose / tk-kinesis-serial / tk-kinesis-kpl as they are at git revision REV\n"
         "(tree extracted to bench/out/ref-SHA/), alternating with the others; report side by side",
     )
     parser.add_argument(

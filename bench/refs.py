@@ -135,7 +135,12 @@ def base_key(key: str) -> str:
     return key.split("@", 1)[0]
 
 
-REF_BASES = ("tk-kinesis", "tk-firehose", "tk-kinesis-serial")  # the contenders that --ref runs at REV too
+REF_BASES = (
+    "tk-kinesis",
+    "tk-firehose",
+    "tk-kinesis-serial",
+    "tk-kinesis-kpl",
+)  # the contenders that --ref runs at REV too
 
 
 def with_refs(keys: list[str], ref: RefTree | None) -> list[str]:
