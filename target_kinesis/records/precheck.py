@@ -7,7 +7,9 @@ is used here only to say "valid": a line it accepts would pass the exact validat
 (`validation.py`), so that validator is skipped; a line it refuses, or a schema it cannot
 express exactly, goes through the exact validator as before, which decides and words
 the error. The check may therefore be stricter than JSON Schema (it refuses 1.0 for an
-integer, which JSON Schema accepts), never more permissive.
+integer, which JSON Schema accepts), never more permissive. A mapping process, whose
+record orjson has already read from its line, checks the record itself with the same typed
+structure (`build_record_precheck`, msgspec.convert) rather than reading the line twice.
 
 Translated exactly: `type` (one or a list), `properties`, `required`,
 `additionalProperties` (true, false or {}), `items` (one schema), `enum` of strings and
