@@ -166,8 +166,8 @@ class RecordMapper:
                 if pipeline is None or message["type"] != "RECORD" or type(record) is not dict:
                     raise _HandBack(message_problem(message) or f"no pipeline for stream '{name}'")
                 # orjson alone read `plain_numbers` lines: the record precheck may vouch for theirs.
-                pipeline.check(record, line, json_native=plain_numbers)
-                if not encoder.encode(pipeline.mapper.map(record, message.get("time_extracted")), records):
+                event = pipeline.event(record, message.get("time_extracted"), line, json_native=plain_numbers)
+                if not encoder.encode(event, records):
                     unmapped[name] = unmapped.get(name, 0) + 1
             except (InputError, _HandBack, ValueError, KeyError, TypeError) as exc:
                 stop, reason = index, f"bad input: {exc}"

@@ -17,7 +17,7 @@ from target_kinesis.config.events import EventSpec
 from target_kinesis.errors import MissingKeyProperties
 from target_kinesis.events.event import Event
 from target_kinesis.events.mapper import EventMapper
-from target_kinesis.records.precheck import build_precheck, build_record_precheck
+from target_kinesis.records.precheck import build_prechecks
 from target_kinesis.records.validation import LazyValidator, build_validator, validate_record
 
 #: The `_sdc_*` fields the Singer SDK removes from every record before a sink sees it
@@ -70,14 +70,12 @@ class StreamPipeline:
         self.keep_sdc_metadata = keep_sdc_metadata
         self.key_properties = tuple(key_properties or ())
         self.validator: LazyValidator | None = build_validator(schema, stream) if validate else None
-        #: Says "certainly valid" of a RECORD line, so the validator can be skipped (precheck.py).
-        self.precheck: Callable[[bytes], bool] | None = (
-            build_precheck(schema, SDC_METADATA_FIELDS) if validate else None
-        )
-        #: The same, of a record orjson read (`check`'s `json_native`).
-        self.record_precheck: Callable[[dict[str, Any]], bool] | None = (
-            build_record_precheck(schema, SDC_METADATA_FIELDS) if validate else None
-        )
+        #: Say "certainly valid" of a RECORD line, or of the record orjson read from it (`check`'s
+        #: `json_native`), so the validator can be skipped (precheck.py).
+        self.precheck: Callable[[bytes], bool] | None = None
+        self.record_precheck: Callable[[dict[str, Any]], bool] | None = None
+        if validate:
+            self.precheck, self.record_precheck = build_prechecks(schema, SDC_METADATA_FIELDS)
         self.mapper = EventMapper(
             stream, spec, key_properties=self.key_properties, schema=schema, replication_key=replication_key
         )

@@ -49,22 +49,7 @@ def build_precheck(schema: t.Any, stripped_fields: Collection[str] = ()) -> Call
     that requires one of them gets no precheck: the line may hold it, the validated record
     does not.
     """
-    try:
-        if not isinstance(schema, dict) or set(schema.get("required") or ()) & set(stripped_fields):
-            return None
-        envelope = msgspec.defstruct(f"RecordMessage{next(_struct_names)}", [("record", _type_of(schema))])
-        decode = msgspec.json.Decoder(envelope).decode
-    except (_Unsupported, TypeError, ValueError):
-        return None
-
-    def accepts(line: bytes) -> bool:
-        try:
-            decode(line)
-        except Exception:  # a refusal (or anything unusual) only means "ask the exact validator"
-            return False
-        return True
-
-    return accepts
+    return build_prechecks(schema, stripped_fields)[0]
 
 
 def build_record_precheck(
@@ -75,22 +60,39 @@ def build_record_precheck(
     which msgspec checks a Python value exactly as it checks the JSON text of it. Checking
     the record costs less than reading its line a second time; and it is the very record
     the exact validator would see."""
+    return build_prechecks(schema, stripped_fields)[1]
+
+
+def build_prechecks(
+    schema: t.Any, stripped_fields: Collection[str] = ()
+) -> tuple[Callable[[bytes], bool] | None, Callable[[dict[str, t.Any]], bool] | None]:
+    """`build_precheck` and `build_record_precheck` of one schema, from one msgspec type (a
+    stream's pipeline holds both: the schema's structs are made once)."""
     try:
         if not isinstance(schema, dict) or set(schema.get("required") or ()) & set(stripped_fields):
-            return None
+            return None, None
         record_type = _type_of(schema)
+        envelope = msgspec.defstruct(f"RecordMessage{next(_struct_names)}", [("record", record_type)])
+        decode = msgspec.json.Decoder(envelope).decode
     except (_Unsupported, TypeError, ValueError):
-        return None
+        return None, None
     convert = msgspec.convert
 
-    def accepts(record: dict[str, t.Any]) -> bool:
+    def accepts_line(line: bytes) -> bool:
         try:
-            convert(record, record_type)
+            decode(line)
         except Exception:  # a refusal (or anything unusual) only means "ask the exact validator"
             return False
         return True
 
-    return accepts
+    def accepts_record(record: dict[str, t.Any]) -> bool:
+        try:
+            convert(record, record_type)
+        except Exception:  # as accepts_line
+            return False
+        return True
+
+    return accepts_line, accepts_record
 
 
 def _type_of(schema: t.Any) -> t.Any:
@@ -197,4 +199,4 @@ def _union(types: list[t.Any]) -> t.Any:
     return t.Union[tuple(types)]  # noqa: UP007 - built at run time from a list
 
 
-__all__ = ["build_precheck", "build_record_precheck"]
+__all__ = ["build_precheck", "build_prechecks", "build_record_precheck"]
