@@ -26,7 +26,7 @@ from target_kinesis.delivery.routing import Router
 from target_kinesis.delivery.shards import NO_MAP_VERSION, ShardMap
 from target_kinesis.delivery.stats import RunStats
 from target_kinesis.events.event import Event
-from target_kinesis.events.serialize import TEXT_KEYS_JSON_OPTS, dumps, json_default
+from target_kinesis.events.serialize import dumps
 
 #: One record for one destination, ready for `Producer.add_all`: (index into
 #: `Encoder.destinations`, partition key, size as the service counts it, wire form (for a
@@ -39,7 +39,6 @@ Encoded = tuple[int, "str | None", int, bytes, int]
 #: One destination of an event's plan: (index, the service's `record_size` and `wire`, trailing
 #: newline, partition key, packed).
 _Step = tuple[int, Callable[[bytes, "str | None"], int], Callable[[bytes, "str | None"], bytes], bool, bool, bool]
-_orjson_dumps = orjson.dumps
 
 
 class Encoder:
@@ -86,9 +85,8 @@ class Encoder:
         """Append the records `event` becomes (none when unmapped or dropped as anonymous);
         False when no rule routes it anywhere (unmapped), for the caller's tally per stream.
 
-        Once per record and destination: `_plan`, `Privacy.keep` and `dumps` are called only
-        off their usual path, and each destination's size and wire functions are bound in
-        its plan."""
+        Once per record and destination: `_plan` and `Privacy.keep` are called only off their
+        usual path, and each destination's size and wire functions are bound in its plan."""
         stats = self.stats
         stats.records_read += 1
         if event.timestamp_replaced:
@@ -107,10 +105,7 @@ class Encoder:
             return True
         if privacy.active:
             privacy.apply(event, stats)
-        try:  # dumps(event.body) without its two calls in the usual case
-            data = _orjson_dumps(event.body, default=json_default, option=TEXT_KEYS_JSON_OPTS)
-        except orjson.JSONEncodeError:
-            data = dumps(event.body)  # keys that are not text, what orjson cannot write alone, the error
+        data = dumps(event.body)
         key: str | None = None
         for index, record_size, wire, newline, keyed, packed in plan:
             payload = data + b"\n" if newline else data

@@ -6,11 +6,7 @@ import hashlib
 import uuid
 from typing import Any
 
-import orjson
-
-from target_kinesis.events.serialize import TEXT_KEYS_CANONICAL_OPTS, canonical, canonical_default
-
-_orjson_dumps = orjson.dumps
+from target_kinesis.events.serialize import canonical
 
 #: Fixed namespace: changing it would change every messageId users have stored.
 NAMESPACE = uuid.UUID("6f1f6a5e-2b7c-4c1e-9a55-7a1d3c0b5e11")
@@ -26,10 +22,6 @@ def deterministic_id(*parts: Any) -> str:
     set), on the hex text and without building UUID objects: this runs once per record.
     """
     sha1 = _NAMESPACE_SHA1.copy()
-    try:  # canonical(parts), without its two calls in the usual case (this runs once per record)
-        data = _orjson_dumps(parts, default=canonical_default, option=TEXT_KEYS_CANONICAL_OPTS)
-    except orjson.JSONEncodeError:
-        data = canonical(parts)  # keys that are not text, what orjson cannot write alone, the error naming what
-    sha1.update(data)
+    sha1.update(canonical(parts))
     h = sha1.hexdigest()
     return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:32]}"

@@ -56,22 +56,29 @@ MAX_DEPTH = 254
 JSON_OPTS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
 
 
+CANONICAL_OPTS = JSON_OPTS | orjson.OPT_SORT_KEYS
+#: The same without OPT_NON_STR_KEYS, tried first: a value whose keys are all text (the usual
+#: one, each event and each messageId) is written alike, a third faster; a key of any other
+#: type raises, and the full options write it.
+TEXT_KEYS_JSON_OPTS = JSON_OPTS & ~orjson.OPT_NON_STR_KEYS
+TEXT_KEYS_CANONICAL_OPTS = CANONICAL_OPTS & ~orjson.OPT_NON_STR_KEYS
+
+
 def dumps(value: Any) -> bytes:
-    """Compact JSON for what is written to a stream."""
-    return _json(value, JSON_OPTS, json_default)
+    """Compact JSON for what is written to a stream (once per event: orjson first, directly)."""
+    try:
+        return orjson.dumps(value, default=json_default, option=TEXT_KEYS_JSON_OPTS)
+    except orjson.JSONEncodeError:  # keys that are not text, what orjson cannot write alone, the error
+        return _json(value, JSON_OPTS, json_default)
 
 
 def canonical(value: Any) -> bytes:
-    """Sorted keys, Decimals as read: the bytes a deterministic id is derived from."""
-    return _json(value, CANONICAL_OPTS, canonical_default)
-
-
-CANONICAL_OPTS = JSON_OPTS | orjson.OPT_SORT_KEYS
-#: The same without OPT_NON_STR_KEYS, for the hot paths (an event, a messageId), tried first:
-#: a value whose keys are all text (the usual one) is written alike, a third faster; a key of
-#: any other type raises, and the caller takes `dumps` or `canonical` instead.
-TEXT_KEYS_JSON_OPTS = JSON_OPTS & ~orjson.OPT_NON_STR_KEYS
-TEXT_KEYS_CANONICAL_OPTS = CANONICAL_OPTS & ~orjson.OPT_NON_STR_KEYS
+    """Sorted keys, Decimals as read: the bytes a deterministic id is derived from (once per
+    event, as `dumps`)."""
+    try:
+        return orjson.dumps(value, default=canonical_default, option=TEXT_KEYS_CANONICAL_OPTS)
+    except orjson.JSONEncodeError:
+        return _json(value, CANONICAL_OPTS, canonical_default)
 
 
 def _json(value: Any, option: int, default: Callable[[Any], Any]) -> bytes:
