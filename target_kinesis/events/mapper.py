@@ -20,9 +20,7 @@ from target_kinesis.config.events import EVENT_TYPES, EventSpec
 from target_kinesis.errors import InputError
 from target_kinesis.events.event import Event
 from target_kinesis.events.ids import deterministic_id
-from target_kinesis.events.timestamps import to_iso, to_unix_seconds
-
-_fromisoformat = dt.datetime.fromisoformat
+from target_kinesis.events.timestamps import is_iso_text, to_iso, to_unix_seconds
 
 #: Where an event type carries its record fields, as Segment's libraries build them.
 _PAYLOAD_KEY = {
@@ -239,10 +237,9 @@ class EventMapper:
             raw = get(timestamp_field)
             if type(raw) is str:
                 if raw:
-                    try:
-                        _fromisoformat(raw[:-1] + "+00:00" if raw[-1] in "Zz" else raw)
+                    if is_iso_text(raw):
                         timestamp = raw
-                    except ValueError:
+                    else:
                         timestamp_replaced = True
             else:
                 timestamp = to_iso(raw)

@@ -15,7 +15,7 @@ def to_iso(value: Any) -> str | None:
     when larger than 1e11.
     """
     if type(value) is str:  # the usual case, first
-        return value if _is_iso_text(value) else None
+        return value if is_iso_text(value) else None
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.timezone.utc)
@@ -33,7 +33,7 @@ def to_iso(value: Any) -> str | None:
     return None
 
 
-def _is_iso_text(text: str) -> bool:
+def is_iso_text(text: str) -> bool:
     """Whether `text` is an ISO-8601 date or date-time (a trailing Z is UTC, on every Python)."""
     if not text:
         return False
