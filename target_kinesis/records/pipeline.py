@@ -97,7 +97,7 @@ class StreamPipeline:
         the record was read from (None when there is none: a BATCH file, a stream map's
         output), for the precheck. `json_native`: orjson read the record (JSON values alone),
         so the record precheck may vouch for it instead."""
-        if not self.keep_sdc_metadata and not SDC_METADATA_FIELDS.isdisjoint(record):
+        if not self.keep_sdc_metadata:
             strip_sdc_metadata(record)
         if self.validator is not None:
             if json_native and self.record_precheck is not None:
