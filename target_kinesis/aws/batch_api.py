@@ -16,6 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
+from pybase64 import b64encode
+
+#: A record's bytes as the base64 text of its `Data` field, the one encoding both services'
+#: batch calls take. pybase64 (SIMD) writes it in a quarter of binascii's time: 0.7 us of a
+#: mapping process's CPU per record of ~600 bytes (bench/components.py).
+data_text = b64encode
 
 KIB = 1024
 MIB = 1024 * KIB

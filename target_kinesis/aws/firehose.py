@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from binascii import b2a_base64
 from collections.abc import Sequence
 from typing import Any
 
-from target_kinesis.aws.batch_api import KIB, MIB, BatchApi, JsonCaller, PutAnswer, ServiceLimits, StreamInfo
+from target_kinesis.aws.batch_api import KIB, MIB, BatchApi, JsonCaller, PutAnswer, ServiceLimits, StreamInfo, data_text
 
 #: PutRecordBatch: 500 records and 4 MiB a call, 1,000 KiB a record; none of it can be raised.
 LIMITS = ServiceLimits(
@@ -56,7 +55,7 @@ class FirehoseService:
     @staticmethod
     def wire(data: bytes, key: str | None, explicit_hash_key: str | None = None) -> bytes:
         """One entry of PutRecordBatch's `Records`, as JSON (Firehose has no partition key)."""
-        return b'{"Data":"' + b2a_base64(data, newline=False) + b'"}'
+        return b'{"Data":"' + data_text(data) + b'"}'
 
     @staticmethod
     def put(aws: JsonCaller, stream: str, wires: Sequence[bytes], records: int | None = None) -> PutAnswer:

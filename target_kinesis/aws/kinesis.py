@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from binascii import b2a_base64
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +9,7 @@ import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
 from target_kinesis.aws import kpl
-from target_kinesis.aws.batch_api import KIB, MIB, BatchApi, JsonCaller, PutAnswer, ServiceLimits, StreamInfo
+from target_kinesis.aws.batch_api import KIB, MIB, BatchApi, JsonCaller, PutAnswer, ServiceLimits, StreamInfo, data_text
 from target_kinesis.aws.errors import AwsCallFailed, error_code
 
 #: PutRecords: 500 records a call; 10 MiB a call in the current API, 5 MiB what every stream
@@ -69,13 +68,11 @@ class KinesisService:
         """One entry of PutRecords' `Records`, as JSON. `explicit_hash_key` (a decimal) places
         the record instead of its partition key's MD5 (a KPL aggregate, on its shard)."""
         if explicit_hash_key is None:
-            return b"".join(
-                (b'{"Data":"', b2a_base64(data, newline=False), b'","PartitionKey":', orjson.dumps(key), b"}")
-            )
+            return b"".join((b'{"Data":"', data_text(data), b'","PartitionKey":', orjson.dumps(key), b"}"))
         return b"".join(
             (
                 b'{"Data":"',
-                b2a_base64(data, newline=False),
+                data_text(data),
                 b'","PartitionKey":',
                 orjson.dumps(key),
                 b',"ExplicitHashKey":"',
