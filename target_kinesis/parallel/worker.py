@@ -20,10 +20,8 @@ import contextlib
 import logging
 import os
 import pickle
-import queue
 import signal
 import sys
-import threading
 import typing as t
 from array import array
 from multiprocessing.connection import Connection
@@ -37,6 +35,7 @@ from target_kinesis.delivery.encoding import Encoded, columns_of, encoder_for
 from target_kinesis.delivery.shards import ShardMap
 from target_kinesis.delivery.stats import RunStats
 from target_kinesis.errors import InputError
+from target_kinesis.parallel.channel import serve
 from target_kinesis.records.codec import may_hold_long_numbers, message_problem, parse_line
 from target_kinesis.records.pipeline import StreamPipeline
 
@@ -209,30 +208,20 @@ def worker_main(
     sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the process's whole life
     logging.disable(logging.CRITICAL)  # the main process logs what matters, once
     mapper = RecordMapper(settings, validate=validate, shard_maps=shard_maps)
-    # A thread keeps reading the input pipe, so the main process never blocks sending
-    # a chunk while this process blocks sending an answer (both pipes full).
-    received: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
 
-    def receive() -> None:
-        try:
-            while True:
-                received.put(inbox.recv_bytes())
-        except (EOFError, OSError):
-            received.put(None)
+    def answer(message: bytes) -> tuple[bytes, bytes] | None:
+        kind, body = message[:1], message[1:]
+        if kind == SCHEMA:
+            mapper.schema(body)
+            return None
+        lines = body.split(b"\n")
+        lines.pop()  # every line ends with "\n"
+        mapped = mapper.map_lines(lines, plain_numbers=not may_hold_long_numbers(body))
+        return RESULT, pickle.dumps(mapped, protocol=pickle.HIGHEST_PROTOCOL)
 
-    threading.Thread(target=receive, daemon=True).start()
     try:
-        while (message := received.get()) is not None:
-            kind, body = message[:1], message[1:]
-            if kind == SCHEMA:
-                mapper.schema(body)
-            else:
-                lines = body.split(b"\n")
-                lines.pop()  # every line ends with "\n"
-                mapped = mapper.map_lines(lines, plain_numbers=not may_hold_long_numbers(body))
-                outbox.send_bytes(RESULT + pickle.dumps(mapped, protocol=pickle.HIGHEST_PROTOCOL))
-    except (BrokenPipeError, EOFError, OSError):
-        return  # the main process is gone
+        serve(inbox.fileno(), outbox.fileno(), answer)
     except BaseException as exc:  # a bug of ours: tell the main process what, then leave
         with contextlib.suppress(OSError):
+            os.set_blocking(outbox.fileno(), True)
             outbox.send_bytes(FAILED + f"{type(exc).__name__}: {exc}".encode(errors="replace"))
