@@ -1,8 +1,10 @@
-"""A mapping process's two pipes, read and written by its one thread.
+"""The pipes between the main process and a mapping process, in `multiprocessing.Connection`'s
+framing (a 4-byte big-endian length, or -1 and an 8-byte one, then the bytes) without its
+copies.
 
-The main process talks to a mapping process through `multiprocessing.Connection`s; this is
-the mapping process's end of them, in the same framing (a 4-byte big-endian length, or -1
-and an 8-byte one, then the bytes).
+`serve` is a mapping process's end of them, read and written by its one thread; the main
+process sends with `Connection.send_bytes` and reads each answer with `read_message`, into a
+buffer it reuses (`Connection.recv_bytes` makes a fresh buffer per read, and copies twice).
 
 Why not a `Connection` and a thread that keeps reading the input, as before: the process
 must keep reading its input while it waits to send an answer (else the main process,
@@ -78,6 +80,30 @@ class Received:
             if position:
                 view[: filled - position] = view[position:filled]
         self.filled = filled - position
+
+
+def read_message(fd: int, buffer: bytearray) -> int:
+    """Read one whole message from `fd` (blocking) into the start of `buffer`, grown when it
+    is too small; its size. EOFError at the end of the input."""
+    _read_exactly(fd, buffer, _SHORT.size)
+    (size,) = _SHORT.unpack_from(buffer)
+    if size == -1:
+        _read_exactly(fd, buffer, _LONG.size)
+        (size,) = _LONG.unpack_from(buffer)
+    return _read_exactly(fd, buffer, size)
+
+
+def _read_exactly(fd: int, buffer: bytearray, size: int) -> int:
+    if len(buffer) < size:
+        buffer.extend(bytes(size - len(buffer)))
+    got = 0
+    with memoryview(buffer) as view:
+        while got < size:
+            count = os.readv(fd, [view[got:size]])
+            if not count:
+                raise EOFError
+            got += count
+    return size
 
 
 def serve(inbox: int, outbox: int, answer: Callable[[bytes], Sequence[bytes] | None]) -> None:

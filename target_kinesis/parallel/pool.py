@@ -17,6 +17,7 @@ import fastjsonschema
 from target_kinesis.config.settings import Settings
 from target_kinesis.delivery.shards import ShardMap
 from target_kinesis.errors import TargetKinesisError
+from target_kinesis.parallel.channel import read_message
 from target_kinesis.parallel.worker import CHUNK, RESULT, SCHEMA, SIGNALS, MappedChunk, worker_main
 
 #: A pipe's buffer: the default 64 KiB takes a segment (up to 512 KiB) in many small
@@ -46,6 +47,8 @@ class MappingPool:
         context = multiprocessing.get_context("fork")
         self._inboxes: list[Connection] = []
         self.outboxes: list[Connection] = []
+        #: Per mapping process, the buffer its answers are read into, reused (channel.read_message).
+        self._answers: list[bytearray] = []
         self._processes: list[t.Any] = []
         sys.stdout.flush()  # a child must not inherit (and later print) buffered output
         sys.stderr.flush()
@@ -70,6 +73,7 @@ class MappingPool:
                 outbox_write.close()
                 self._inboxes.append(inbox_write)
                 self.outboxes.append(outbox_read)
+                self._answers.append(bytearray())
                 self._processes.append(process)
         except BaseException:
             self.close()
@@ -96,13 +100,16 @@ class MappingPool:
 
     def result(self, worker: int) -> MappedChunk:
         """The answer to the oldest chunk `worker` has not answered yet (blocks)."""
+        buffer = self._answers[worker]
         try:
-            message = self.outboxes[worker].recv_bytes()
+            size = read_message(self.outboxes[worker].fileno(), buffer)
         except (EOFError, OSError):
             raise self._died(worker) from None
-        if message[:1] == RESULT:
-            return t.cast(MappedChunk, pickle.loads(memoryview(message)[1:]))
-        raise TargetKinesisError(f"mapping process {worker + 1} failed: {message[1:].decode(errors='replace')}")
+        with memoryview(buffer) as view:
+            if view[:1] == RESULT:
+                return t.cast(MappedChunk, pickle.loads(view[1:size]))
+            failure = bytes(view[1:size])
+        raise TargetKinesisError(f"mapping process {worker + 1} failed: {failure.decode(errors='replace')}")
 
     def _send(self, inbox: Connection, message: bytes) -> None:
         try:

@@ -7,17 +7,19 @@ import os
 import struct
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
 
 import pytest
 
-from target_kinesis.parallel.channel import Received, header, serve
+from target_kinesis.parallel.channel import Received, header, read_message, serve
 
 
 @contextmanager
-def served(answer) -> Iterator[tuple[Connection, Connection, threading.Thread]]:
+def served(
+    answer: Callable[[bytes], Sequence[bytes] | None],
+) -> Iterator[tuple[Connection, Connection, threading.Thread]]:
     """`serve(answer)` in a thread; yields the main process's ends (to send, to receive)."""
     inbox_read, inbox_write = os.pipe()
     outbox_read, outbox_write = os.pipe()
@@ -57,7 +59,7 @@ def test_input_is_read_while_an_answer_waits_for_room() -> None:
     than a pipe holds. A process that stopped reading its input while it waited to send would
     leave both sides blocked for ever."""
     chunk = os.urandom(1024 * 1024)
-    with served(lambda message: (message, message, message)) as (sending, receiving, thread):
+    with served(lambda message: (message, message, message)) as (sending, receiving, _thread):
         done = threading.Event()
 
         def send_all() -> None:
@@ -114,5 +116,31 @@ def test_any_buffer_size_cuts_the_same(size: int) -> None:
         while received.read(read, messages):
             pass
         assert list(messages) == sent
+    finally:
+        os.close(read)
+
+
+def test_read_message_reads_what_a_connection_sent_into_one_buffer() -> None:
+    read, write = os.pipe()
+    sent = [b"x", os.urandom(300_000), b"", os.urandom(10)]
+    sender = Connection(write, readable=False)
+
+    def send_all() -> None:
+        for message in sent:
+            sender.send_bytes(message)
+        sender.close()
+
+    thread = threading.Thread(target=send_all, daemon=True)
+    try:
+        thread.start()
+        buffer = bytearray(4)
+        got = []
+        for _ in sent:
+            size = read_message(read, buffer)
+            got.append(bytes(buffer[:size]))
+        assert got == sent
+        thread.join(timeout=10)
+        with pytest.raises(EOFError):
+            read_message(read, buffer)
     finally:
         os.close(read)
