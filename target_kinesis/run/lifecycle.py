@@ -31,6 +31,7 @@ from target_kinesis.delivery.producer import Producer
 from target_kinesis.delivery.writer import EventWriter
 from target_kinesis.errors import NothingRoutedError
 from target_kinesis.gc_tuning import collections_paused, tune_for_streaming
+from target_kinesis.malloc_tuning import keep_large_blocks
 from target_kinesis.parallel.pool import MappingPool
 from target_kinesis.parallel.segments import ParallelReader
 from target_kinesis.parallel.worker import MappedChunk
@@ -129,6 +130,7 @@ class Run:
                 self._writer = self._start_writer()
                 self._metrics = self._metrics_for(self._writer.producers)
             tune_for_streaming()
+            keep_large_blocks()
         if parallel_possible and self._pool is None:
             self._pool = start_mapping_processes(
                 self.settings,
