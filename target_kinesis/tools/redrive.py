@@ -43,6 +43,7 @@ from target_kinesis.config.destinations import Destination
 from target_kinesis.config.settings import Settings
 from target_kinesis.delivery.dead_letters import DeadLetters, StoredLetter, read_letters
 from target_kinesis.delivery.encoding import Encoded, Encoder
+from target_kinesis.delivery.metric_points import Point, PointTally
 from target_kinesis.delivery.partition_keys import PartitionKeys
 from target_kinesis.delivery.privacy import Privacy
 from target_kinesis.delivery.routing import Router
@@ -237,16 +238,15 @@ def send(sources: list[Source], writer: EventWriter, args: argparse.Namespace, s
         logger.info("redrive: %s: %d event(s) sent again and acknowledged; %s", source.url, source.sent, source.status)
 
 
-def metric(metric_type: str, name: str, value: Any, tags: dict[str, Any]) -> None:
+def metric(point: Point) -> None:
     """One METRIC line in the Singer SDK's own format (`singer_sdk.metrics.Point`)."""
-    point = {"type": metric_type, "metric": name, "value": value, "tags": tags}
-    metrics_logger.info("METRIC: %s", json.dumps(point, default=str, separators=(",", ":")))
+    metrics_logger.info("METRIC: %s", json.dumps(point._asdict(), default=str, separators=(",", ":")))
 
 
 def log_metrics(sources: list[Source], writer: EventWriter | None, args: argparse.Namespace) -> None:
     """Dead letters redriven, by the error code they carried and whether their source was wholly
-    acknowledged; then, per destination, what the target's METRIC lines count: calls, refusals,
-    retries, and events dead-lettered again by error code."""
+    acknowledged; then, per destination, the target's own METRIC points (delivery.metric_points):
+    calls, refusals, retries, and events dead-lettered again by error code."""
     redriven: Counter[tuple[str, str, str]] = Counter()
     for source in sources:
         if source.status == "not tried":
@@ -255,20 +255,12 @@ def log_metrics(sources: list[Source], writer: EventWriter | None, args: argpars
         for letter in source.letters:
             redriven[(str(destination_of(letter, args)), letter.error_code or "none", status)] += 1
     for (endpoint, code, status), value in sorted(redriven.items()):
-        metric("counter", "redriven_records", value, {"endpoint": endpoint, "error_code": code, "status": status})
-    if writer is None:
-        return
-    for destination, producer in sorted(writer.producers.items()):
-        s, endpoint = producer.stats.snapshot(), str(destination)
-        for status, value in (("succeeded", s["calls"] - s["calls_failed"]), ("failed", s["calls_failed"])):
-            if value:
-                metric("counter", "http_request_count", value, {"endpoint": endpoint, "status": status})
-        for code, value in sorted(producer.pacing().refused.items()):
-            metric("counter", "refused_records", value, {"endpoint": endpoint, "error_code": code})
-        if s["retried_records"]:
-            metric("counter", "retried_records", s["retried_records"], {"endpoint": endpoint})
-        for code, value in sorted(producer.dead_lettered_by_code().items()):
-            metric("counter", "dead_lettered_records", value, {"endpoint": endpoint, "error_code": code})
+        metric(
+            Point("counter", "redriven_records", value, {"endpoint": endpoint, "error_code": code, "status": status})
+        )
+    if writer is not None:
+        for point in PointTally(writer.producers).points():
+            metric(point)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
