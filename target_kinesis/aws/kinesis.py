@@ -67,19 +67,8 @@ class KinesisService:
     def wire(data: bytes, key: str | None, explicit_hash_key: str | None = None) -> bytes:
         """One entry of PutRecords' `Records`, as JSON. `explicit_hash_key` (a decimal) places
         the record instead of its partition key's MD5 (a KPL aggregate, on its shard)."""
-        if explicit_hash_key is None:
-            return b"".join((b'{"Data":"', data_text(data), b'","PartitionKey":', orjson.dumps(key), b"}"))
-        return b"".join(
-            (
-                b'{"Data":"',
-                data_text(data),
-                b'","PartitionKey":',
-                orjson.dumps(key),
-                b',"ExplicitHashKey":"',
-                explicit_hash_key.encode("ascii"),
-                b'"}',
-            )
-        )
+        end = b"}" if explicit_hash_key is None else b',"ExplicitHashKey":"' + explicit_hash_key.encode("ascii") + b'"}'
+        return b"".join((b'{"Data":"', data_text(data), b'","PartitionKey":', orjson.dumps(key), end))
 
     @staticmethod
     def put(aws: JsonCaller, stream: str, wires: Sequence[bytes], records: int | None = None) -> PutAnswer:

@@ -68,18 +68,9 @@ class EventWriter:
         handed over at once, after those held: refused on the spot (on_oversized_record=fail),
         it raises here, at its own input line, as before.
         """
-        held = self._held
-        first = len(held)
-        routed = self.encoder.encode(event, held)  # (one record per destination its route names)
-        producers = self._by_index
-        if any(record[2] > producers[record[0]].max_record_bytes for record in held[first:]):
-            records = held[first:]
-            del held[first:]
-            self.hand_over_held()
-            for record in records:
-                producers[record[0]].add_all((record,))
-        elif len(held) >= HELD_RECORDS:
-            self.hand_over_held()
+        first = len(self._held)
+        routed = self.encoder.encode(event, self._held)  # (one record per destination its route names)
+        self._hold_from(first)
         if self.stats.records_read >= self._next_progress_check:
             self._maybe_progress()
         stats = self.stats
@@ -95,15 +86,25 @@ class EventWriter:
         """Hand over records encoded already (`Encoder.encode_stored`: dead letters sent again),
         in order, as `write` hands over its own: held, then a run per destination; a record
         above its destination's size limit alone, after those held."""
-        producers = self._by_index
         for record in records:
-            if record[2] > producers[record[0]].max_record_bytes:
-                self.hand_over_held()
-                producers[record[0]].add_all((record,))
-                continue
             self._held.append(record)
-            if len(self._held) >= HELD_RECORDS:
-                self.hand_over_held()
+            self._hold_from(len(self._held) - 1)
+
+    def _hold_from(self, first: int) -> None:
+        """Keep the records held from `first` on (one event's), unless one of them is above its
+        destination's size limit: then those held before them are handed over, and they follow
+        one by one, so a refusal on the spot raises at its own record with nothing after it
+        queued. A full hold is handed over."""
+        held = self._held
+        producers = self._by_index
+        if any(record[2] > producers[record[0]].max_record_bytes for record in held[first:]):
+            records = held[first:]
+            del held[first:]
+            self.hand_over_held()
+            for record in records:
+                producers[record[0]].add_all((record,))
+        elif len(held) >= HELD_RECORDS:
+            self.hand_over_held()
 
     def hand_over_held(self) -> None:
         """Hand the records `write` holds to their producers: a run per destination."""

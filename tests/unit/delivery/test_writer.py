@@ -137,6 +137,26 @@ def test_an_oversized_record_is_handed_over_alone_after_those_held():
     assert [orjson.loads(data)["messageId"] for data, _ in producers[K].added] == ["m1", "m2"]
 
 
+def test_records_encoded_already_are_held_and_handed_over_as_write_hands_over_its_own():
+    """Dead letters sent again (`write_encoded`): a run of those held, an oversized one alone
+    after them, then held again; a full hold goes as one run."""
+    writer, producers = _writer([Rule("*", K)])
+    big = _event(2)
+    big.body["properties"]["notes"] = "x" * 2_000  # above the fake's 1,000 bytes
+    encoded = []
+    for event in (_event(1), big, _event(3)):
+        writer.encoder.encode(event, encoded)
+    writer.write_encoded(encoded)
+    assert producers[K].calls == [("run", 1), ("one", 1)], "the third is held"
+    more = []
+    for i in range(HELD_RECORDS - 1):
+        writer.encoder.encode(_event(10 + i), more)
+    writer.write_encoded(more)
+    assert producers[K].calls[-1] == ("run", HELD_RECORDS), "the hold filled: handed over"
+    expected = ["m1", "m2", "m3", *(f"m{10 + i}" for i in range(HELD_RECORDS - 1))]
+    assert [orjson.loads(data)["messageId"] for data, _ in producers[K].added] == expected
+
+
 def _fields(line: str) -> dict[str, str]:
     """`key=value` pairs after the `summary NAME:` prefix, as tests/support/target_cli.py reads them."""
     return dict(field.split("=") for field in line.split(": ", 1)[1].split())
