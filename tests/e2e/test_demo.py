@@ -107,6 +107,10 @@ def test_demo_that_fails_leaves_nothing(tmp_path: Path) -> None:
     _assert_nothing_left(tmpdir, port)
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize(
     ("signum", "whole_group", "exit_code"),
     [
@@ -124,6 +128,10 @@ def test_demo_interrupted_leaves_nothing(tmp_path: Path, signum: int, whole_grou
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own group, as a shell job would be
+        # Ctrl-C as a terminal's shell leaves it: a test run started in the background inherits
+        # SIGINT ignored (what a non-interactive shell does to `cmd &`), and Python then never
+        # raises KeyboardInterrupt, in the demo or the target.
+        preexec_fn=_sigint_default,
     )
     try:
         seen = []
