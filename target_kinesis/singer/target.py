@@ -102,6 +102,10 @@ class TargetKinesis(Target):
             setup_mapper=setup_mapper,
             message_reader=message_reader or MessageReader(start=self.start, non_finite=self._non_finite_seen),
         )
+        # A drain is bookkeeping here (records were handed to the writer as they were read,
+        # and STATE waits for AWS in `_write_state_message`): the SDK's default of draining
+        # up to 8 sinks at once starts a joblib thread pool for it, 30 ms at each drain.
+        self.max_parallelism = 1
         self.settings = Settings.from_config(self.config)
         config_now = self.config
         #: No stream maps, flattening or record metadata: records need nothing of the SDK's.
