@@ -29,7 +29,7 @@ sees the map it read hold); a record with an ``ExplicitHashKey`` (a KPL aggregat
 target places on its shard that way) is answered with the shard whose ListShards range holds that
 hash key. The endpoint enforces no limit: it stands for a stream too large to be the bottleneck.
 The partition keys are cut out of the body split on quotes (the body is parsed as JSON only
-when it holds an escape, an ExplicitHashKey is given or a data blob may be a KPL aggregate),.
+when it holds an escape, an ExplicitHashKey is given or a data blob may be a KPL aggregate).
 
 Events and AWS records: ``kinesis_records`` counts AWS records (``"Data"`` keys);
 ``kinesis_events`` counts what a consumer gets out of them: 1 per ordinary record, and for a
