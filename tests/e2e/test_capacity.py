@@ -62,6 +62,14 @@ def _ids(events: list[dict[str, Any]]) -> Counter[int]:
     return Counter(event["properties"]["id"] for event in events)
 
 
+def _assert_paced(accepts: dict[str, Any], count: int, rate: float) -> None:
+    """`count` records went at no more than `rate` a second, measured where AWS counts it: from
+    the first accepted record to the last (the run's start-up is no part of it). At most
+    BURST_SECONDS of the rate go at once, the rest at the rate."""
+    least = (count - BURST_SECONDS * rate) / rate
+    assert accepts["last_accept"] - accepts["first_accept"] > 0.9 * least, f"{count} records at {rate} a second"
+
+
 def _run(endpoint: CapacityEndpoint, tmp_path: Path, text: str, timeout: float = 180, **settings: Any) -> Any:
     return run_target(
         base_config(endpoint.url, **settings), text, endpoint=endpoint.url, tmp_path=tmp_path, timeout=timeout
@@ -198,14 +206,10 @@ def test_rate_limit_percent_leaves_the_rest_of_the_shard(endpoint, tmp_path):
     run = _run(endpoint, tmp_path, _orders(count), stream_name=stream, rate_limit_percent=50)
     assert run.returncode == 0, run.stderr[-3000:]
     assert _ids(_landed(endpoint, stream)) == Counter(range(count))
-    # Measured where AWS counts, from the shard's first accepted record to its last (the run's
-    # start-up is no part of it): at half a shard, at most BURST_SECONDS of 500 records/s go at
-    # once, the rest at 500 a second. Unpaced, the shard (1,000 a second, as much at once) takes
-    # all 1,000 in a tenth of a second.
+    # Half a shard: 500 records a second. Unpaced, the shard (1,000 a second, as much at once)
+    # takes all 1,000 in a tenth of a second.
     (shard,) = endpoint.stats(stream)["shards"].values()
-    rate = 500
-    least = (count - BURST_SECONDS * rate) / rate
-    assert shard["last_accept"] - shard["first_accept"] > 0.9 * least, f"{count} records at {rate} a second"
+    _assert_paced(shard, count, 500)
     assert "500 records/s" in run.stderr
 
 
@@ -235,11 +239,8 @@ def test_firehose_caps_are_kept(endpoint, tmp_path):
     assert _ids(_landed(endpoint, stream)) == Counter(range(count))
     stats = endpoint.stats(stream)
     assert stats["refused"] == {}
-    # Measured where AWS would count it, from the first accepted record to the last (the run's
-    # start-up is no part of it): at most BURST_SECONDS of the cap go at once, the rest at the cap.
     # (Uncapped, this stream's slow start takes the 1,000 records in well under a second.)
-    least = (count - BURST_SECONDS * cap) / cap
-    assert stats["last_accept"] - stats["first_accept"] > 0.9 * least, f"{count} records at {cap} a second"
+    _assert_paced(stats, count, cap)
 
 
 @pytest.mark.slow
